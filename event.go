@@ -1,0 +1,261 @@
+package cofidis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"runtime/debug"
+	"time"
+)
+
+// Event is a callback as the handlers deliver it to the merchant's code: the
+// decoded Callback plus what the receiver knows about where and how it
+// arrived, and whether it could be verified.
+type Event struct {
+	// Callback is what the request claims: transaction key, status and
+	// sub-state.
+	Callback
+
+	// Channel says who posted: the customer's browser (ChannelRedirect) or
+	// Cofidis' servers (ChannelNotification).
+	Channel Channel
+	// ChannelInferred is true when the receiving URL is shared by a redirect
+	// URL and a notification URL, so the channel was inferred from the
+	// request's browser headers (Sec-Fetch-Mode, Sec-Fetch-Dest, Accept)
+	// rather than known from the URL. Give the five URLs distinct paths or
+	// query elements to avoid it.
+	ChannelInferred bool
+	// Endpoints is the set of technicalData URLs the request may have been
+	// posted to: one when the URLs are distinct, several when identical
+	// URLs make them indistinguishable, none for a standalone handler built
+	// without WithEndpoint.
+	Endpoints EndpointSet
+	// Unexpected is true when the documentation does not send this (known)
+	// status to any of Endpoints, e.g. Refused on notificationUrlSuccess.
+	// The event is delivered all the same.
+	Unexpected bool
+
+	// Verified is true only when the configured Verifier (getStatus)
+	// reported the same status. Never true without a Verifier.
+	Verified bool
+	// VerifiedStatus is the status the Verifier reported, empty when there
+	// is no Verifier or it failed.
+	VerifiedStatus Status
+
+	// RawQuery is the query string of the URL that received the request:
+	// the merchant's own elements, such as an order reference, added to the
+	// technicalData URLs. Session cookies do not reach a cross-site POST, so
+	// this and TransactionKey are what identifies the order.
+	RawQuery string
+	// RemoteAddr is the client's address: the connection's peer, or the
+	// forwarded client when WithTrustedProxies declares the peer a proxy.
+	// The zero Addr when it could not be determined.
+	RemoteAddr netip.Addr
+	// ReceivedAt is when the receiver started processing the request.
+	ReceivedAt time.Time
+}
+
+// Query parses RawQuery. Invalid pairs are dropped, as url.ParseQuery does.
+func (e *Event) Query() url.Values {
+	v, _ := url.ParseQuery(e.RawQuery)
+	return v
+}
+
+// Endpoint returns the one URL that received the event, or false when it is
+// unknown or ambiguous (see Endpoints).
+func (e *Event) Endpoint() (Endpoint, bool) {
+	return e.Endpoints.Single()
+}
+
+// ID returns the transaction's identity, for use as a map or store key.
+func (e *Event) ID() TransactionID {
+	return e.TransactionKey.ID()
+}
+
+// LogValue makes an Event print as a compact group in slog lines: identity,
+// status, channel and flags, never the raw body.
+func (e Event) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("transaction", e.TransactionKey.ID().String()),
+		slog.String("status", string(e.Status)),
+		slog.String("subState", string(e.SubState)),
+		slog.String("channel", e.Channel.String()),
+		slog.String("endpoints", e.Endpoints.String()),
+		slog.Bool("verified", e.Verified),
+		slog.Bool("unexpected", e.Unexpected),
+	)
+}
+
+// receiver is the part shared by both channels: decoding, event building and
+// verification.
+type receiver struct {
+	cfg    *config
+	parser *Parser
+}
+
+func newReceiver(cfg *config) receiver {
+	return receiver{cfg: cfg, parser: NewParser(cfg.maxBody)}
+}
+
+// clientAddr resolves the client's address; errors leave it unknown.
+func (rc *receiver) clientAddr(r *http.Request) (netip.Addr, error) {
+	return rc.cfg.proxies.ClientIP(r.RemoteAddr, r.Header)
+}
+
+// checkSource enforces WithAllowedSources.
+func (rc *receiver) checkSource(addr netip.Addr, addrErr error) error {
+	if len(rc.cfg.allowed) == 0 {
+		return nil
+	}
+	if addrErr != nil {
+		return wrapError(ErrForbiddenSource, "", "the client address could not be determined", addrErr)
+	}
+	for _, p := range rc.cfg.allowed {
+		if p.Contains(addr) {
+			return nil
+		}
+	}
+	return newError(ErrForbiddenSource, "", "the client address is not in the allowlist")
+}
+
+// decode reads the request into an Event for the given endpoints.
+func (rc *receiver) decode(r *http.Request, ch Channel, set EndpointSet, inferred bool, addr netip.Addr) (Event, error) {
+	received := rc.cfg.now()
+	cb, err := rc.parser.ParseRequest(r)
+	if err != nil {
+		return Event{}, err
+	}
+	ev := Event{
+		Callback:        cb,
+		Channel:         ch,
+		ChannelInferred: inferred,
+		Endpoints:       set,
+		RawQuery:        r.URL.RawQuery,
+		RemoteAddr:      addr,
+		ReceivedAt:      received,
+	}
+	ev.Unexpected = set.Len() > 0 && cb.Status.Known() && !set.Expects(cb.Status)
+	return ev, nil
+}
+
+// verify asks the Verifier, if any, for the current status and records the
+// answer in ev. It returns nil when there is no Verifier or it agrees.
+func (rc *receiver) verify(ctx context.Context, ev *Event) error {
+	if rc.cfg.verifier == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, rc.cfg.verifyTimeout)
+	defer cancel()
+	st, err := rc.cfg.verifier.CurrentStatus(ctx, ev.TransactionKey)
+	if err != nil {
+		return wrapError(ErrVerifierUnavailable, "", "getStatus could not be checked", err)
+	}
+	ev.VerifiedStatus = ParseStatus(string(st))
+	if ev.VerifiedStatus != ev.Status {
+		return newError(ErrNotVerified, FieldTransactionStatus,
+			fmt.Sprintf("the verifier reports %q", string(ev.VerifiedStatus)))
+	}
+	ev.Verified = true
+	return nil
+}
+
+// rejected logs a refused request and calls the OnError hook.
+func (rc *receiver) rejected(r *http.Request, ch Channel, err error) {
+	level := slog.LevelWarn
+	if HTTPStatus(err) >= 500 {
+		level = slog.LevelError
+	}
+	rc.cfg.logger.LogAttrs(r.Context(), level, "cofidis: request rejected",
+		slog.String("channel", ch.String()),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", HTTPStatus(err)),
+		slog.String("error", err.Error()),
+	)
+	if rc.cfg.onError != nil {
+		rc.cfg.onError(r, err)
+	}
+}
+
+// PanicError is the error a recovered callback panic becomes. It wraps
+// ErrCallback.
+type PanicError struct {
+	// Value is what the callback panicked with.
+	Value any
+	// Stack is the goroutine's stack at the panic.
+	Stack []byte
+}
+
+// Error says the callback panicked; the stack is only in Stack and the logs.
+func (p *PanicError) Error() string {
+	return fmt.Sprintf("%s: panic: %v", ErrCallback, p.Value)
+}
+
+// Unwrap returns ErrCallback.
+func (p *PanicError) Unwrap() error { return ErrCallback }
+
+// recovered turns a recovered panic value into a *PanicError. http.ErrAbortHandler
+// is re-panicked: it is the documented way to abort a response.
+func recovered(v any) error {
+	if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
+		panic(v)
+	}
+	return &PanicError{Value: v, Stack: debug.Stack()}
+}
+
+// isBrowser tells a browser's navigation from a server-to-server POST, for
+// URLs shared by both channels.
+func isBrowser(r *http.Request) bool {
+	h := r.Header
+	if h.Get("Sec-Fetch-Mode") == "navigate" || h.Get("Sec-Fetch-Dest") == "document" {
+		return true
+	}
+	for _, a := range h.Values("Accept") {
+		if containsFold(a, "text/html") {
+			return true
+		}
+	}
+	return false
+}
+
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if equalFoldASCII(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// writeStatus answers with a status code and its standard text, never
+// anything from the request.
+func writeStatus(w http.ResponseWriter, code int) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(http.StatusText(code) + "\n"))
+}

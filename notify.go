@@ -1,0 +1,121 @@
+package cofidis
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+)
+
+// NotificationFunc handles a server notification. Return nil once the event
+// is durably handled (answered 200); return an error to have it retried
+// (answered 500); wrap the error with Permanent when a retry can never help
+// (answered 200 and logged). A panic is recovered and answered 500.
+//
+// The same decision can arrive several times (redirect, success and pending
+// notifications): the function must be idempotent.
+type NotificationFunc func(ctx context.Context, ev Event) error
+
+// NotificationHandler is an http.Handler for notificationUrlSuccess,
+// notificationUrlPending and notificationUrlOther. See the package
+// documentation for its status-code table.
+type NotificationHandler struct {
+	rc receiver
+	fn NotificationFunc
+}
+
+// NewNotificationHandler returns a handler that decodes Cofidis' server
+// notifications and calls fn. Use WithEndpoint to tell it which URL it
+// serves, or let NewRouter build it.
+func NewNotificationHandler(fn NotificationFunc, opts ...Option) (*NotificationHandler, error) {
+	if fn == nil {
+		return nil, optionError("NewNotificationHandler", "want a non-nil NotificationFunc")
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &NotificationHandler{rc: newReceiver(cfg), fn: fn}, nil
+}
+
+// ServeHTTP decodes the notification, checks it and dispatches it.
+func (h *NotificationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, h.rc.cfg.endpoints, false)
+}
+
+func (h *NotificationHandler) serve(w http.ResponseWriter, r *http.Request, set EndpointSet, inferred bool) {
+	rc := &h.rc
+	addr, addrErr := rc.clientAddr(r)
+	if err := rc.checkSource(addr, addrErr); err != nil {
+		h.reject(w, r, err)
+		return
+	}
+	ev, err := rc.decode(r, ChannelNotification, set, inferred, addr)
+	if err != nil {
+		h.reject(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	if err := rc.verify(ctx, &ev); err != nil {
+		if errors.Is(err, ErrNotVerified) && superseded(ev.Status, ev.VerifiedStatus) {
+			// Cofidis is already further along: this notification is stale,
+			// retrying it could never succeed.
+			rc.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "cofidis: stale notification acknowledged without dispatch",
+				slog.Any("event", ev), slog.String("verifiedStatus", string(ev.VerifiedStatus)))
+			writeStatus(w, http.StatusOK)
+			return
+		}
+		h.reject(w, r, err)
+		return
+	}
+	if err := h.dispatch(ctx, ev); err != nil {
+		h.callbackFailed(w, r, ev, err)
+		return
+	}
+	writeStatus(w, http.StatusOK)
+}
+
+// superseded reports whether the verified status lies strictly later in the
+// documented flow than the claimed one.
+func superseded(claimed, verified Status) bool {
+	c, v := claimed.Rank(), verified.Rank()
+	return c > 0 && v > c
+}
+
+// dispatch calls the callback, turning a panic into an error.
+func (h *NotificationHandler) dispatch(ctx context.Context, ev Event) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = recovered(v)
+		}
+	}()
+	return h.fn(ctx, ev)
+}
+
+func (h *NotificationHandler) callbackFailed(w http.ResponseWriter, r *http.Request, ev Event, err error) {
+	lg := h.rc.cfg.logger
+	if errors.Is(err, ErrPermanent) {
+		lg.LogAttrs(r.Context(), slog.LevelWarn, "cofidis: callback failed permanently; acknowledged, will not be retried",
+			slog.Any("event", ev), slog.String("error", err.Error()))
+		writeStatus(w, http.StatusOK)
+		return
+	}
+	attrs := []slog.Attr{slog.Any("event", ev), slog.String("error", err.Error())}
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		attrs = append(attrs, slog.String("stack", string(pe.Stack)))
+	}
+	lg.LogAttrs(r.Context(), slog.LevelError, "cofidis: callback failed; answered 500 for a retry", attrs...)
+	if h.rc.cfg.onError != nil {
+		h.rc.cfg.onError(r, &Error{HTTPStatus: http.StatusInternalServerError, Err: ErrCallback, Cause: err, Reason: "the callback failed"})
+	}
+	writeStatus(w, http.StatusInternalServerError)
+}
+
+func (h *NotificationHandler) reject(w http.ResponseWriter, r *http.Request, err error) {
+	h.rc.rejected(r, ChannelNotification, err)
+	if errors.Is(err, ErrMethodNotAllowed) {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	writeStatus(w, HTTPStatus(err))
+}

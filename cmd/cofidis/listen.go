@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cofidis-go/cofidis"
+)
+
+// Timeouts of the listen server. WriteTimeout covers the whole handler.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 10 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 16 << 10
+	shutdownTimeout   = 5 * time.Second
+)
+
+func listenCommand() command {
+	return command{
+		name: "listen",
+		usage: `Usage: cofidis listen [-addr host:port] [-base URL]
+
+Runs a callback receiver (cofidis.Router) until interrupted (SIGINT or
+SIGTERM), then stops cleanly.
+
+On startup it prints one JSON line on stdout with the listening address and
+the five technicalData URLs; port 0 picks a free port, which the line reports.
+Then it prints one JSON line per accepted callback: channel, endpoint,
+status (canonical and raw, known or not), subState, the full transaction key,
+verified (always false: listen has no getStatus). Redirects are answered 200
+with a short page, notifications 200. Rejected requests are logged on stderr
+with the reason and answered as the library does (400, 404, 405, 413, 415).
+
+The server speaks plain HTTP: -base may be an https URL served by a tunnel or
+proxy in front of it, whose paths must reach this server unchanged.
+`,
+		setup: func(fs *flag.FlagSet) func(context.Context, env) error {
+			addr := fs.String("addr", "127.0.0.1:8080", "`host:port` to listen on; port 0 picks a free port")
+			base := fs.String("base", "", "base URL of the callback URLs (default http://<listening address>)")
+			return func(ctx context.Context, e env) error {
+				return listen(ctx, e, *addr, *base)
+			}
+		},
+	}
+}
+
+// startupLine is the first line listen prints.
+type startupLine struct {
+	Listening string       `json:"listening"`
+	URLs      cofidis.URLs `json:"urls"`
+}
+
+// eventLine is the line listen prints per accepted callback.
+type eventLine struct {
+	Time            time.Time              `json:"time"`
+	Channel         string                 `json:"channel"`
+	Endpoint        string                 `json:"endpoint"`
+	ChannelInferred bool                   `json:"channelInferred"`
+	Status          cofidis.Status         `json:"status"`
+	RawStatus       string                 `json:"rawStatus"`
+	Known           bool                   `json:"known"`
+	Unexpected      bool                   `json:"unexpected"`
+	SubState        cofidis.SubState       `json:"subState"`
+	RawSubState     string                 `json:"rawSubState"`
+	TransactionKey  cofidis.TransactionKey `json:"transactionKey"`
+	Verified        bool                   `json:"verified"`
+	Query           string                 `json:"query"`
+	RemoteAddr      string                 `json:"remoteAddr"`
+}
+
+func newEventLine(ev cofidis.Event) eventLine {
+	remote := ""
+	if ev.RemoteAddr.IsValid() {
+		remote = ev.RemoteAddr.String()
+	}
+	return eventLine{
+		Time:            ev.ReceivedAt.UTC(),
+		Channel:         ev.Channel.String(),
+		Endpoint:        ev.Endpoints.String(),
+		ChannelInferred: ev.ChannelInferred,
+		Status:          ev.Status,
+		RawStatus:       ev.RawStatus,
+		Known:           ev.Status.Known(),
+		Unexpected:      ev.Unexpected,
+		SubState:        ev.SubState,
+		RawSubState:     ev.RawSubState,
+		TransactionKey:  ev.TransactionKey,
+		Verified:        ev.Verified,
+		Query:           ev.RawQuery,
+		RemoteAddr:      remote,
+	}
+}
+
+// jsonLines writes one JSON value per line, from any goroutine.
+type jsonLines struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func newJSONLines(w io.Writer) *jsonLines {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return &jsonLines{enc: enc}
+}
+
+func (j *jsonLines) write(v any) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.enc.Encode(v)
+}
+
+func listen(ctx context.Context, e env, addr, base string) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // Serve closes it too; this covers the early returns
+	if base == "" {
+		base = "http://" + ln.Addr().String()
+	}
+	urls, err := cofidis.NewURLs(base, cofidis.AllowHTTP())
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, nil))
+	out := newJSONLines(e.stdout)
+
+	onRedirect := func(w http.ResponseWriter, _ *http.Request, ev cofidis.Event) error {
+		if err := out.write(newEventLine(ev)); err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, err := io.WriteString(w, "cofidis listen: redirect received\n")
+		return err
+	}
+	onNotification := func(_ context.Context, ev cofidis.Event) error {
+		return out.write(newEventLine(ev)) // a failed write asks for a retry
+	}
+	rt, err := cofidis.NewRouter(urls, onRedirect, onNotification,
+		cofidis.WithURLOptions(cofidis.AllowHTTP()),
+		cofidis.WithLogger(logger),
+	)
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{
+		Handler:           logUnknownPaths(rt, urls, logger),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	if err := out.write(startupLine{Listening: ln.Addr().String(), URLs: urls}); err != nil {
+		return errors.Join(err, srv.Close(), serverClosed(<-served))
+	}
+
+	select {
+	case err := <-served:
+		return err // Serve failed before any shutdown
+	case <-ctx.Done():
+	}
+	logger.Info("cofidis listen: shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return serverClosed(<-served)
+}
+
+// serverClosed turns Serve's normal result after a shutdown into nil.
+func serverClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// logUnknownPaths logs the requests that match none of the five URLs (the
+// Router answers them 404 without logging), since a wrong path is the most
+// common mistake when wiring Cofidis to a development server.
+func logUnknownPaths(next http.Handler, urls cofidis.URLs, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if urls.Match(r.URL.EscapedPath(), r.URL.Query()).Len() == 0 {
+			logger.LogAttrs(r.Context(), slog.LevelWarn, "cofidis listen: request rejected",
+				slog.String("path", r.URL.Path),
+				slog.Int("status", http.StatusNotFound),
+				slog.String("error", "the path and query match none of the five URLs"))
+		}
+		next.ServeHTTP(w, r)
+	})
+}

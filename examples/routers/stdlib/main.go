@@ -1,0 +1,48 @@
+// Command stdlib mounts the Cofidis receiver on a net/http ServeMux, behind
+// http.CrossOriginProtection with the return URLs exempted (Cofidis' pages
+// post them cross-site).
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/cofidis-go/cofidis"
+	"github.com/cofidis-go/cofidis/examples/routers/shop"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rt, err := shop.NewRouter(shop.OnRedirect, shop.OnNotification)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := shop.Serve(ctx, *addr, newHandler(rt)); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// newHandler mounts the receiver next to the shop's own pages.
+func newHandler(rt *cofidis.Router) http.Handler {
+	mux := http.NewServeMux()
+	rt.Register(mux) // one exact-path pattern per URL
+	mux.HandleFunc("GET /orders/{id}", func(w http.ResponseWriter, r *http.Request) {
+		shop.OrderPage(w, r.PathValue("id"))
+	})
+
+	cop := http.NewCrossOriginProtection()
+	for _, route := range rt.Routes() {
+		if ch, _ := route.Endpoints.Channel(); ch == cofidis.ChannelRedirect {
+			cop.AddInsecureBypassPattern(route.Path)
+		}
+	}
+	return cop.Handler(mux)
+}

@@ -1,0 +1,11 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/cofidis-go/cofidis/examples/routers/internal/routertest"
+)
+
+func TestServeMux(t *testing.T) {
+	routertest.Check(t, newHandler)
+}

@@ -1,0 +1,645 @@
+package cofidis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"time"
+)
+
+// Cofidis sends the same decision several times by design (a to_confirm can
+// reach the success redirect, the success notification and the pending
+// notification), and merchants run several replicas. The idempotency layer
+// turns those deliveries into one business action per decision, across
+// processes, through a shared Store:
+//
+//	Claim    → Claimed     the callback runs; nil → Complete, error/panic → Release
+//	         → InProgress  another delivery holds a live lease: 503, retried later
+//	         → Done        already completed: 200 without calling the callback
+//
+// A claim carries a lease: a replica that crashes while holding one blocks
+// the action only until the lease ends, then the next delivery processes it.
+// Tokens keep a replica whose lease ran out from completing or releasing the
+// claim another replica took since.
+
+// DefaultLease is how long a claim is held while the callback runs, unless
+// WithLease sets another. A delivery that finds a live lease is answered 503;
+// one arriving after a crashed holder's lease ended processes the event.
+const DefaultLease = 2 * time.Minute
+
+// DefaultRetention is how long stores keep what they recorded about a
+// transaction after its last write: the completed actions (duplicates
+// arriving later run again) and the furthest status (older events are no
+// longer recognised as stale).
+const DefaultRetention = 7 * 24 * time.Hour
+
+// ErrLeaseLost is returned by Store.Complete and Store.Release when the
+// token no longer holds the claim: its lease ended and another delivery
+// claimed (or completed) the action since.
+var ErrLeaseLost = errors.New("cofidis: claim no longer held")
+
+// ActionKey identifies one business action: a transaction reaching a status
+// (and, for pending, a sub-state). Every delivery of the same decision has
+// the same key, whichever URL or channel it came through; Event.ActionKey
+// builds it.
+type ActionKey struct {
+	// Transaction is the transaction's identity, TransactionID.String().
+	Transaction string
+	// Action names the decision within the transaction: the canonical
+	// status, path-escaped, followed for pending and unknown statuses by
+	// "/" and the path-escaped sub-state, as in "to_confirm" or
+	// "pending/signed".
+	Action string
+	// Status is the event's canonical status. Complete records it as the
+	// transaction's furthest status when Rank exceeds the one recorded.
+	Status Status
+	// Rank is Status.Rank(), or 0 when completing the action must not move
+	// the transaction's furthest status (unknown statuses, events the
+	// merchant rejected as permanent failures, unverified redirects).
+	Rank int
+}
+
+// String returns the key for log lines: the transaction and the action
+// separated by a space (neither contains one: both are path-escaped).
+func (k ActionKey) String() string { return k.Transaction + " " + k.Action }
+
+// ActionKey returns the key that deduplicates this event: its transaction
+// identity (merchantId, merchantTransactionId, merchantTransactionDate), its
+// canonical status and, for pending and unknown statuses only, its sub-state.
+// The channel is not part of it, so a redirect and a notification of the
+// same decision share the key. The sub-state of a decision is left out
+// because the documentation attaches sub-states to pending only: a
+// to_confirm that follows a pending check may carry its last sub-state on
+// one URL and none on another, and is still the same decision.
+func (e *Event) ActionKey() ActionKey {
+	st := e.Status
+	action := url.PathEscape(string(st))
+	if e.SubState != "" && (st == StatusPending || !st.Known()) {
+		action += "/" + url.PathEscape(string(e.SubState))
+	}
+	return ActionKey{Transaction: e.ID().String(), Action: action, Status: st, Rank: st.Rank()}
+}
+
+// ClaimState is what a Store found for an action key.
+type ClaimState uint8
+
+const (
+	// Unclaimed means nobody holds a live lease on the action and it was not
+	// completed. Only Peek reports it; Claim takes the claim instead.
+	Unclaimed ClaimState = iota
+	// Claimed means the caller now holds the claim with ClaimResult.Token and
+	// must Complete or Release it.
+	Claimed
+	// InProgress means another delivery holds a live lease on the action.
+	InProgress
+	// Done means the action was completed before.
+	Done
+)
+
+// String returns the state's name.
+func (s ClaimState) String() string {
+	switch s {
+	case Unclaimed:
+		return "unclaimed"
+	case Claimed:
+		return "claimed"
+	case InProgress:
+		return "in_progress"
+	case Done:
+		return "done"
+	}
+	return "ClaimState(" + strconv.Itoa(int(s)) + ")"
+}
+
+// ClaimResult is a Store's answer to Claim or Peek.
+type ClaimResult struct {
+	// State says whether the caller got the claim, someone else holds it,
+	// or the action is done.
+	State ClaimState
+	// Token proves the claim when State is Claimed; pass it to Complete or
+	// Release. Empty otherwise.
+	Token string
+	// RetryAfter is, when State is InProgress, how long the holder's lease
+	// still runs.
+	RetryAfter time.Duration
+	// Furthest is the furthest status the transaction has reached, as
+	// recorded by completed actions (see ActionKey.Rank); empty when none.
+	Furthest Status
+}
+
+// Store records, across every replica of the receiver, which business
+// actions were claimed and completed and how far each transaction went.
+// NewMemoryStore serves a single process; the redisstore module serves
+// several. Implementations must be safe for concurrent use, and each method
+// must be atomic: the contract suite in package storetest checks them.
+//
+// Keys are compared on Transaction and Action; a Store keeps one furthest
+// status per Transaction. Everything a Store records may be forgotten
+// DefaultRetention (or the store's own retention) after its last write.
+type Store interface {
+	// Claim takes the action for lease unless it is done (Done) or another
+	// token's lease is still live (InProgress, with RetryAfter). An expired
+	// lease is taken over with a new token. Every result reports the
+	// transaction's Furthest status.
+	Claim(ctx context.Context, key ActionKey, lease time.Duration) (ClaimResult, error)
+	// Complete marks the action done for good and, when key.Rank exceeds
+	// the recorded one, makes key.Status the transaction's furthest status.
+	// It succeeds when token holds the claim (even after its lease ended, if
+	// nobody claimed since), when the action is already done with the same
+	// token, and when nothing is recorded for the action; it returns
+	// ErrLeaseLost when another token claimed or completed it since.
+	Complete(ctx context.Context, key ActionKey, token string) error
+	// Release gives the claim up so that the next delivery processes the
+	// action. Releasing an action with no record is a no-op; releasing one
+	// that token does not hold (another claim, or done) returns
+	// ErrLeaseLost and changes nothing.
+	Release(ctx context.Context, key ActionKey, token string) error
+	// Peek reports the action's state (Unclaimed, InProgress or Done) and
+	// the transaction's Furthest status without claiming anything.
+	Peek(ctx context.Context, key ActionKey) (ClaimResult, error)
+}
+
+// Outcome is what became of a delivery, as reported to the hook set with
+// WithDeliveryHook: a label for metrics.
+type Outcome uint8
+
+const (
+	// OutcomeProcessed means the callback returned nil (200).
+	OutcomeProcessed Outcome = iota + 1
+	// OutcomePermanent means the callback returned a Permanent error; the event
+	// is acknowledged (200), recorded as done, and logged.
+	OutcomePermanent
+	// OutcomeFailed means the callback returned an error or panicked; the claim
+	// was released and the notification answered 500 for a retry (a
+	// redirect gets the error page).
+	OutcomeFailed
+	// OutcomeDuplicate means the action was completed by an earlier delivery; the
+	// notification is acknowledged (200) without calling the callback.
+	OutcomeDuplicate
+	// OutcomeInProgress means another delivery holds a live claim on the action;
+	// the notification is answered 503 with Retry-After so that it comes
+	// back, and is processed then if the holder failed.
+	OutcomeInProgress
+	// OutcomeStale means the transaction already reached a further status; the
+	// notification is acknowledged (200) without dispatch (see
+	// WithStaleEvents).
+	OutcomeStale
+	// OutcomeStoreFailed means the store could not be asked; the event was not
+	// dispatched and the notification answered 503 (a redirect in claim
+	// mode gets the error page with 503).
+	OutcomeStoreFailed
+	// OutcomeUnrecorded means the callback succeeded but the store could not
+	// record it (store down, or the callback outlived its lease and another
+	// delivery claimed the action). The event is acknowledged (200), since
+	// the action happened, and an error is logged: a later delivery of the
+	// same decision may run the action again.
+	OutcomeUnrecorded
+)
+
+// String returns the outcome as a metric label, such as "duplicate".
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeProcessed:
+		return "processed"
+	case OutcomePermanent:
+		return "permanent"
+	case OutcomeFailed:
+		return "failed"
+	case OutcomeDuplicate:
+		return "duplicate"
+	case OutcomeInProgress:
+		return "in_progress"
+	case OutcomeStale:
+		return "stale"
+	case OutcomeStoreFailed:
+		return "store_failed"
+	case OutcomeUnrecorded:
+		return "unrecorded"
+	}
+	return "Outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// DeliveryHookFunc observes every decoded and verified delivery with its
+// outcome, for metrics: count duplicates, stale events, store failures. It
+// runs before the answer is written and must not write to the response.
+type DeliveryHookFunc func(ctx context.Context, ev Event, outcome Outcome)
+
+// idemConfig is the idempotency part of a handler's configuration.
+type idemConfig struct {
+	store          Store
+	lease          time.Duration
+	deliverStale   bool
+	redirectClaims bool
+	hook           DeliveryHookFunc
+}
+
+func (c *idemConfig) leaseOrDefault() time.Duration {
+	if c.lease > 0 {
+		return c.lease
+	}
+	return DefaultLease
+}
+
+// WithIdempotency makes the handlers deduplicate deliveries through s, so
+// that each decision (Event.ActionKey) reaches the notification callback
+// once, and recognise stale events. Share one Store between all the
+// receivers that serve the same URLs (every replica): NewMemoryStore for a
+// single process, the redisstore module for several.
+//
+// Notifications: a delivery claims the action before the callback runs;
+// nil or Permanent completes it, an error or panic releases it (500, the
+// next delivery processes it). Duplicates of a completed action are answered
+// 200 without calling the callback; a duplicate arriving while another
+// delivery holds the claim is answered 503 with Retry-After; if the store
+// cannot be asked, 503 and no dispatch.
+//
+// Redirects never consume the action by default: they answer a browser and
+// prove nothing. Their callback always runs, with Event.Duplicate set when a
+// notification has completed (or is processing) the decision. See
+// WithRedirectClaims to let redirects claim it too.
+func WithIdempotency(s Store) Option {
+	return func(c *config) error {
+		if s == nil {
+			return optionError("WithIdempotency", "want a non-nil Store")
+		}
+		c.idem.store = s
+		return nil
+	}
+}
+
+// WithLease sets how long a delivery holds its claim while the callback runs
+// (default DefaultLease). The notification callback's context ends with the
+// lease, so a callback that honours it cannot run on while another delivery
+// takes the action over. Choose it above the callback's longest run: a
+// delivery whose holder crashed waits that long.
+func WithLease(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return optionError("WithLease", "want a positive duration")
+		}
+		c.idem.lease = d
+		return nil
+	}
+}
+
+// WithStaleEvents decides what becomes of a notification whose transaction
+// the store records as further along (Event.Stale: pending after to_confirm,
+// to_confirm after validated). By default (deliver false) it is acknowledged
+// with 200 without dispatch and reported to the delivery hook as
+// OutcomeStale; with deliver true it reaches the callback flagged Stale,
+// once, like any other action. Redirects are always delivered, flagged.
+func WithStaleEvents(deliver bool) Option {
+	return func(c *config) error {
+		c.idem.deliverStale = deliver
+		return nil
+	}
+}
+
+// WithRedirectClaims makes redirects take part in deduplication (claim
+// true): a redirect claims the action like a notification, the callback's
+// nil completes it, and a notification of the same decision arriving later
+// is a duplicate. Use it only when notifications are not enabled for the
+// merchant, and with WithVerifier: a redirect comes from the browser. A
+// redirect whose action is done or held elsewhere is still delivered (the
+// browser needs a page), with Event.Duplicate set; if the store cannot be
+// asked, the error page is rendered with 503.
+func WithRedirectClaims(claim bool) Option {
+	return func(c *config) error {
+		c.idem.redirectClaims = claim
+		return nil
+	}
+}
+
+// WithDeliveryHook sets a function called once for every decoded and
+// verified delivery with its Outcome, with or without WithIdempotency.
+// Rejected requests go to WithOnError instead.
+func WithDeliveryHook(fn DeliveryHookFunc) Option {
+	return func(c *config) error {
+		if fn == nil {
+			return optionError("WithDeliveryHook", "want a non-nil function")
+		}
+		c.idem.hook = fn
+		return nil
+	}
+}
+
+// stale reports whether an event of status s arrives after the transaction
+// reached furthest. Only the journey (ranks 1 to 4, up to the outcome) is
+// strictly ordered: after it the merchant's own calls can legitimately go
+// back (see Status.Rank), and unknown statuses cannot be ranked.
+func stale(s, furthest Status) bool {
+	r := s.Rank()
+	return r > 0 && r <= StatusToConfirm.Rank() && furthest.Rank() > r
+}
+
+// conflicting reports whether s and furthest are two different outcomes of
+// the journey (to_confirm and Refused, say): only getStatus can tell which
+// one stands.
+func conflicting(s, furthest Status) bool {
+	r := StatusToConfirm.Rank()
+	return s != furthest && s.Rank() == r && furthest.Rank() == r
+}
+
+// annotate copies what the store knows about the transaction into ev.
+func annotate(ev *Event, cl ClaimResult) {
+	ev.FurthestStatus = cl.Furthest
+	ev.Stale = stale(ev.Status, cl.Furthest)
+	ev.Conflict = conflicting(ev.Status, cl.Furthest)
+}
+
+// observe reports an outcome to the delivery hook, if any.
+func (rc *receiver) observe(ctx context.Context, ev Event, o Outcome) {
+	if rc.cfg.idem.hook != nil {
+		rc.cfg.idem.hook(ctx, ev, o)
+	}
+}
+
+// settleTimeout bounds one Complete or Release call. They run on a context
+// detached from the request: a client that hung up must not leave the claim
+// held until its lease ends.
+const settleTimeout = 5 * time.Second
+
+// completeAttempts is how often Complete is tried after a successful
+// callback: the action happened, and an unrecorded one may run again.
+const completeAttempts = 3
+
+// claimHold is a claim taken for one delivery, until it is settled.
+type claimHold struct {
+	rc      *receiver
+	key     ActionKey
+	token   string
+	settled bool
+}
+
+// complete records the action as done; advance false leaves the
+// transaction's furthest status as it is. Complete is idempotent for the
+// same token, so a failed attempt is simply tried again.
+func (h *claimHold) complete(ctx context.Context, advance bool) error {
+	h.settled = true
+	key := h.key
+	if !advance {
+		key.Rank = 0
+	}
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	for attempt := range completeAttempts {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
+		}
+		cctx, cancel := context.WithTimeout(ctx, settleTimeout)
+		err = h.rc.cfg.idem.store.Complete(cctx, key, h.token)
+		cancel()
+		if err == nil || errors.Is(err, ErrLeaseLost) {
+			return err
+		}
+	}
+	return err
+}
+
+// release gives the claim up; a failure only delays the next delivery until
+// the lease ends, so it is logged.
+func (h *claimHold) release(ctx context.Context) {
+	h.settled = true
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	if err := h.rc.cfg.idem.store.Release(cctx, h.key, h.token); err != nil {
+		h.rc.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: claim not released; the next delivery waits for the lease to end",
+			slog.String("action", h.key.String()), slog.String("error", err.Error()))
+	}
+}
+
+// abandon releases a claim left unsettled by a callback that aborted the
+// response (panic(http.ErrAbortHandler) is not recovered).
+func (h *claimHold) abandon() {
+	if h != nil && !h.settled {
+		h.release(context.Background())
+	}
+}
+
+// unrecorded logs a successful callback whose completion the store did not
+// record.
+func (rc *receiver) unrecorded(ctx context.Context, ev Event, err error) {
+	msg := "cofidis: callback succeeded but the store did not record it; a later delivery may repeat the action"
+	if errors.Is(err, ErrLeaseLost) {
+		msg = "cofidis: callback outlived its lease and another delivery claimed the action; it may have run twice (raise WithLease)"
+	}
+	rc.cfg.logger.LogAttrs(ctx, slog.LevelError, msg, slog.Any("event", ev), slog.String("error", err.Error()))
+}
+
+// storeFailed wraps a store error into the *Error that rejects the request.
+func storeFailed(err error) error {
+	return wrapError(ErrStoreUnavailable, "", "the idempotency store could not be asked", err)
+}
+
+// deliver runs a decoded, verified notification through the idempotency
+// layer (when enabled), calls the callback at most once per action, answers
+// and reports the outcome.
+func (h *NotificationHandler) deliver(w http.ResponseWriter, r *http.Request, ev Event) {
+	rc := &h.rc
+	ic := &rc.cfg.idem
+	ctx := r.Context()
+	if ic.store == nil {
+		h.finish(w, r, ev, h.dispatch(ctx, ev), nil)
+		return
+	}
+	lease := ic.leaseOrDefault()
+	key := ev.ActionKey()
+	cl, err := ic.store.Claim(ctx, key, lease)
+	if err == nil && (cl.State < Claimed || cl.State > Done || (cl.State == Claimed && cl.Token == "")) {
+		err = errors.New("the store answered an invalid claim state " + cl.State.String())
+	}
+	if err != nil {
+		rc.rejected(r, ChannelNotification, storeFailed(err))
+		rc.observe(ctx, ev, OutcomeStoreFailed)
+		writeStatus(w, http.StatusServiceUnavailable)
+		return
+	}
+	annotate(&ev, cl)
+	switch cl.State {
+	case Done:
+		ev.Duplicate = true
+		rc.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "cofidis: duplicate notification acknowledged without dispatch", slog.Any("event", ev))
+		rc.observe(ctx, ev, OutcomeDuplicate)
+		writeStatus(w, http.StatusOK)
+		return
+	case InProgress:
+		// Never 2xx for what is not done yet: if the holder fails, this
+		// retry is what processes the event.
+		ev.Duplicate = true
+		rc.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "cofidis: notification being processed by another delivery; answered 503 for a retry", slog.Any("event", ev))
+		rc.observe(ctx, ev, OutcomeInProgress)
+		w.Header().Set("Retry-After", retryAfter(cl.RetryAfter))
+		writeStatus(w, http.StatusServiceUnavailable)
+		return
+	}
+	hold := &claimHold{rc: rc, key: key, token: cl.Token}
+	defer hold.abandon()
+	if ev.Stale && !ic.deliverStale {
+		if err := hold.complete(ctx, false); err != nil {
+			rc.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: stale notification not recorded", slog.Any("event", ev), slog.String("error", err.Error()))
+		}
+		rc.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "cofidis: stale notification acknowledged without dispatch",
+			slog.Any("event", ev), slog.String("furthestStatus", string(ev.FurthestStatus)))
+		rc.observe(ctx, ev, OutcomeStale)
+		writeStatus(w, http.StatusOK)
+		return
+	}
+	cbCtx, cancel := context.WithTimeout(ctx, lease)
+	err = h.dispatch(cbCtx, ev)
+	cancel()
+	h.finish(w, r, ev, err, hold)
+}
+
+// finish settles the claim (if any) after the callback returned err,
+// answers and reports the outcome.
+func (h *NotificationHandler) finish(w http.ResponseWriter, r *http.Request, ev Event, err error, hold *claimHold) {
+	rc := &h.rc
+	ctx := r.Context()
+	switch {
+	case err == nil:
+		outcome := OutcomeProcessed
+		if hold != nil {
+			if cerr := hold.complete(ctx, true); cerr != nil {
+				rc.unrecorded(ctx, ev, cerr)
+				outcome = OutcomeUnrecorded
+			}
+		}
+		rc.observe(ctx, ev, outcome)
+		writeStatus(w, http.StatusOK)
+	case errors.Is(err, ErrPermanent):
+		// Acknowledged, so done; but the merchant rejected the event (an
+		// unknown order, a forgery): it must not move the furthest status.
+		if hold != nil {
+			if cerr := hold.complete(ctx, false); cerr != nil {
+				rc.unrecorded(ctx, ev, cerr)
+			}
+		}
+		rc.observe(ctx, ev, OutcomePermanent)
+		h.callbackFailed(w, r, ev, err)
+	default:
+		if hold != nil {
+			hold.release(ctx)
+		}
+		rc.observe(ctx, ev, OutcomeFailed)
+		h.callbackFailed(w, r, ev, err)
+	}
+}
+
+// retryAfter formats a lease's remaining time as a Retry-After value: whole
+// seconds, rounded up, at least 1.
+func retryAfter(d time.Duration) string {
+	s := int64(math.Ceil(d.Seconds()))
+	if s < 1 {
+		s = 1
+	}
+	return strconv.FormatInt(s, 10)
+}
+
+// claimRedirect looks up (or, with WithRedirectClaims, claims) the action of
+// a redirect and flags ev. It returns false when it answered the browser
+// itself (store failure in claim mode).
+func (rc *receiver) claimRedirect(w http.ResponseWriter, r *http.Request, ev *Event) (*claimHold, bool) {
+	ic := &rc.cfg.idem
+	if ic.store == nil {
+		return nil, true
+	}
+	ctx := r.Context()
+	key := ev.ActionKey()
+	if !ic.redirectClaims {
+		cl, err := ic.store.Peek(ctx, key)
+		if err != nil {
+			// The lookup is informational: the browser still needs its page.
+			rc.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: redirect delivered without its idempotency state",
+				slog.Any("event", *ev), slog.String("error", err.Error()))
+			return nil, true
+		}
+		annotate(ev, cl)
+		ev.Duplicate = cl.State == Done || cl.State == InProgress
+		return nil, true
+	}
+	cl, err := ic.store.Claim(ctx, key, ic.leaseOrDefault())
+	if err == nil && cl.State == Claimed && cl.Token == "" {
+		err = errors.New("the store answered a claim without a token")
+	}
+	if err != nil {
+		serr := storeFailed(err)
+		rc.rejected(r, ChannelRedirect, serr)
+		rc.observe(ctx, *ev, OutcomeStoreFailed)
+		rc.cfg.errorPage(w, r, http.StatusServiceUnavailable, serr)
+		return nil, false
+	}
+	annotate(ev, cl)
+	if cl.State != Claimed {
+		ev.Duplicate = true
+		return nil, true
+	}
+	return &claimHold{rc: rc, key: key, token: cl.Token}, true
+}
+
+// settleRedirect completes or releases a redirect's claim after its
+// callback returned err, and reports the outcome. A redirect moves the
+// furthest status only when verified: the browser proves nothing.
+func (rc *receiver) settleRedirect(ctx context.Context, ev Event, hold *claimHold, err error) {
+	outcome := OutcomeProcessed
+	switch {
+	case err != nil:
+		outcome = OutcomeFailed
+		if hold != nil {
+			hold.release(ctx)
+		}
+	case hold != nil:
+		if cerr := hold.complete(ctx, ev.Verified); cerr != nil {
+			rc.unrecorded(ctx, ev, cerr)
+			outcome = OutcomeUnrecorded
+		}
+	}
+	rc.observe(ctx, ev, outcome)
+}
+
+// recoveringStore turns a panic in a Store method into an error, logged with
+// its stack. A Store is code around a remote call, like a Verifier: its crash
+// must get the answer a store failure gets (503 before dispatch), not a
+// dropped connection. http.ErrAbortHandler is re-panicked.
+type recoveringStore struct {
+	Store
+	logger *slog.Logger
+}
+
+func (s recoveringStore) recovered(ctx context.Context, method string, err *error) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if e, ok := v.(error); ok && errors.Is(e, http.ErrAbortHandler) {
+		panic(v)
+	}
+	s.logger.LogAttrs(ctx, slog.LevelError, "cofidis: store panicked",
+		slog.String("method", method), slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
+	*err = fmt.Errorf("store %s panicked: %v", method, v)
+}
+
+func (s recoveringStore) Claim(ctx context.Context, key ActionKey, lease time.Duration) (_ ClaimResult, err error) {
+	defer s.recovered(ctx, "Claim", &err)
+	return s.Store.Claim(ctx, key, lease)
+}
+
+func (s recoveringStore) Complete(ctx context.Context, key ActionKey, token string) (err error) {
+	defer s.recovered(ctx, "Complete", &err)
+	return s.Store.Complete(ctx, key, token)
+}
+
+func (s recoveringStore) Release(ctx context.Context, key ActionKey, token string) (err error) {
+	defer s.recovered(ctx, "Release", &err)
+	return s.Store.Release(ctx, key, token)
+}
+
+func (s recoveringStore) Peek(ctx context.Context, key ActionKey) (_ ClaimResult, err error) {
+	defer s.recovered(ctx, "Peek", &err)
+	return s.Store.Peek(ctx, key)
+}

@@ -1,0 +1,194 @@
+package cofidis
+
+import (
+	"context"
+	"crypto/rand"
+	"sync"
+	"time"
+)
+
+// MemoryStoreOptions configures NewMemoryStore. The zero value gives the
+// defaults.
+type MemoryStoreOptions struct {
+	// TTL is how long a transaction's record (its actions and furthest
+	// status) is kept after its last Claim or Complete; DefaultRetention
+	// when zero or negative.
+	TTL time.Duration
+	// Clock returns the current time; time.Now when nil. For tests.
+	Clock func() time.Time
+}
+
+// MemoryStore is a Store held in the process's memory: the store for a
+// receiver that runs as a single process. Several replicas need a shared
+// store (see the redisstore module), since each MemoryStore only knows its
+// own deliveries. It is safe for concurrent use.
+//
+// Memory stays bounded: a transaction's record expires TTL after its last
+// write, and expired records are swept every TTL/8, so the store holds at
+// most the transactions of the last 9/8 TTL.
+type MemoryStore struct {
+	mu        sync.Mutex
+	ttl       time.Duration
+	now       func() time.Time
+	txns      map[string]*memTxn
+	nextSweep time.Time
+}
+
+// memTxn is what a MemoryStore records about one transaction.
+type memTxn struct {
+	expires  time.Time
+	furthest Status
+	rank     int
+	actions  map[string]*memAction
+}
+
+// memAction is one action of a transaction: held under a lease, or done.
+type memAction struct {
+	token string
+	until time.Time // end of the lease while held
+	done  bool
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore(opts MemoryStoreOptions) *MemoryStore {
+	s := &MemoryStore{ttl: opts.TTL, now: opts.Clock, txns: map[string]*memTxn{}}
+	if s.ttl <= 0 {
+		s.ttl = DefaultRetention
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// Len returns the number of transactions the store holds, including
+// expired ones not swept yet: a gauge of its memory use.
+func (s *MemoryStore) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.txns)
+}
+
+// Claim implements Store.
+func (s *MemoryStore) Claim(ctx context.Context, key ActionKey, lease time.Duration) (ClaimResult, error) {
+	if err := ctx.Err(); err != nil {
+		return ClaimResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.sweep(now)
+	t := s.txn(key.Transaction, now, true)
+	res := ClaimResult{Furthest: t.furthest}
+	if a := t.actions[key.Action]; a != nil {
+		if a.done {
+			res.State = Done
+			return res, nil
+		}
+		if left := a.until.Sub(now); left > 0 {
+			res.State, res.RetryAfter = InProgress, left
+			return res, nil
+		}
+	}
+	res.State, res.Token = Claimed, rand.Text()
+	t.actions[key.Action] = &memAction{token: res.Token, until: now.Add(lease)}
+	t.expires = now.Add(s.ttl)
+	return res, nil
+}
+
+// Complete implements Store.
+func (s *MemoryStore) Complete(ctx context.Context, key ActionKey, token string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	t := s.txn(key.Transaction, now, true)
+	if a := t.actions[key.Action]; a != nil && a.token != token {
+		return ErrLeaseLost
+	}
+	t.actions[key.Action] = &memAction{token: token, done: true}
+	if key.Rank > t.rank {
+		t.rank, t.furthest = key.Rank, key.Status
+	}
+	t.expires = now.Add(s.ttl)
+	return nil
+}
+
+// Release implements Store.
+func (s *MemoryStore) Release(ctx context.Context, key ActionKey, token string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.txn(key.Transaction, s.now(), false)
+	if t == nil {
+		return nil
+	}
+	a := t.actions[key.Action]
+	switch {
+	case a == nil:
+		return nil
+	case a.done || a.token != token:
+		return ErrLeaseLost
+	}
+	delete(t.actions, key.Action)
+	return nil
+}
+
+// Peek implements Store.
+func (s *MemoryStore) Peek(ctx context.Context, key ActionKey) (ClaimResult, error) {
+	if err := ctx.Err(); err != nil {
+		return ClaimResult{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	t := s.txn(key.Transaction, now, false)
+	if t == nil {
+		return ClaimResult{State: Unclaimed}, nil
+	}
+	res := ClaimResult{State: Unclaimed, Furthest: t.furthest}
+	if a := t.actions[key.Action]; a != nil {
+		if a.done {
+			res.State = Done
+		} else if left := a.until.Sub(now); left > 0 {
+			res.State, res.RetryAfter = InProgress, left
+		}
+	}
+	return res, nil
+}
+
+// txn returns the live record of a transaction, creating it if create is
+// set; an expired record counts as absent. The caller holds s.mu.
+func (s *MemoryStore) txn(id string, now time.Time, create bool) *memTxn {
+	t := s.txns[id]
+	if t != nil && !now.Before(t.expires) {
+		delete(s.txns, id)
+		t = nil
+	}
+	if t == nil && create {
+		t = &memTxn{expires: now.Add(s.ttl), actions: map[string]*memAction{}}
+		s.txns[id] = t
+	}
+	return t
+}
+
+// sweep drops expired records every TTL/8: the cost of a pass over the map
+// is spread over the writes of that period, which bounds the memory to the
+// transactions of the last 9/8 TTL. The caller holds s.mu.
+func (s *MemoryStore) sweep(now time.Time) {
+	if now.Before(s.nextSweep) {
+		return
+	}
+	for id, t := range s.txns {
+		if !now.Before(t.expires) {
+			delete(s.txns, id)
+		}
+	}
+	s.nextSweep = now.Add(s.ttl / 8)
+}

@@ -1,0 +1,219 @@
+// Package redisstore is a cofidis.Store kept in Redis, for receivers that run
+// as several replicas: every replica shares what was claimed and completed,
+// so each decision reaches the merchant's callback once across processes.
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+//	store, err := redisstore.New(rdb, redisstore.Options{})
+//	rt, err := cofidis.NewRouter(urls, onRedirect, onNotification, cofidis.WithIdempotency(store))
+//
+// Each operation is one Lua script, so atomic and one round trip: a delivery
+// costs two (Claim, then Complete or Release), a redirect one (Peek). Scripts
+// run with EVALSHA and fall back to EVAL when the server does not know them.
+// Leases are timed by the Redis server's clock, so replicas' clocks need not
+// agree. Every key carries a TTL (Options.TTL).
+//
+// Keys are "<prefix>{<transaction>}:a:<action>" (a hash: state, token, lease
+// end) and "<prefix>{<transaction>}:t" (a hash: the furthest rank and
+// status). The braces are a hash tag: both keys of a transaction live in the
+// same slot of a Redis Cluster, as scripts require. Requires Redis 5 or
+// later (scripts call TIME).
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cofidis-go/cofidis"
+)
+
+// DefaultPrefix starts every key the store writes, unless Options.Prefix
+// sets another.
+const DefaultPrefix = "cofidis:"
+
+// Options configures New. The zero value gives the defaults.
+type Options struct {
+	// Prefix starts every key; DefaultPrefix when empty. Give each
+	// environment sharing a Redis database its own.
+	Prefix string
+	// TTL is how long a key is kept after its last write;
+	// cofidis.DefaultRetention when zero.
+	TTL time.Duration
+}
+
+// Store is a cofidis.Store in Redis. It is safe for concurrent use.
+type Store struct {
+	rdb    redis.Scripter
+	prefix string
+	ttlMS  int64
+}
+
+var _ cofidis.Store = (*Store)(nil)
+
+// New returns a Store on rdb: a *redis.Client, *redis.ClusterClient or
+// *redis.Ring. It checks its arguments only; the server is first contacted
+// by the first call.
+func New(rdb redis.Scripter, opts Options) (*Store, error) {
+	if rdb == nil {
+		return nil, fmt.Errorf("%w: redisstore.New: want a non-nil client", cofidis.ErrInvalidOption)
+	}
+	if opts.TTL < 0 || (opts.TTL > 0 && opts.TTL < time.Millisecond) {
+		return nil, fmt.Errorf("%w: redisstore.New: want a TTL of at least 1ms", cofidis.ErrInvalidOption)
+	}
+	s := &Store{rdb: rdb, prefix: opts.Prefix, ttlMS: opts.TTL.Milliseconds()}
+	if s.prefix == "" {
+		s.prefix = DefaultPrefix
+	}
+	if s.ttlMS == 0 {
+		s.ttlMS = cofidis.DefaultRetention.Milliseconds()
+	}
+	return s, nil
+}
+
+// tagEscaper keeps "}" out of the hash tag, so that the tag always spans the
+// whole transaction and key names stay injective.
+var tagEscaper = strings.NewReplacer("%", "%25", "}", "%7D")
+
+// keys returns the action's key and its transaction's key.
+func (s *Store) keys(k cofidis.ActionKey) []string {
+	base := s.prefix + "{" + tagEscaper.Replace(k.Transaction) + "}:"
+	return []string{base + "a:" + k.Action, base + "t"}
+}
+
+// Both claim and peek read the time, the action and the transaction's
+// furthest status the same way.
+const readState = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local a = redis.call('HMGET', KEYS[1], 'state', 'token', 'until')
+local furthest = redis.call('HGET', KEYS[2], 'status') or ''
+if a[1] == 'done' then
+	return {3, '', 0, furthest}
+end
+if a[1] == 'held' then
+	local left = tonumber(a[3]) - now
+	if left > 0 then
+		return {2, '', left, furthest}
+	end
+end
+`
+
+// claimScript: KEYS action, transaction; ARGV token, lease ms, ttl ms.
+// Returns {state, token, lease left ms, furthest status}.
+var claimScript = redis.NewScript(readState + `
+redis.call('HSET', KEYS[1], 'state', 'held', 'token', ARGV[1], 'until', now + tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {1, ARGV[1], 0, furthest}
+`)
+
+// peekScript: KEYS action, transaction. Returns like claimScript, state 0
+// when unclaimed.
+var peekScript = redis.NewScript(readState + `
+return {0, '', 0, furthest}
+`)
+
+// completeScript: KEYS action, transaction; ARGV token, rank, status, ttl
+// ms. Returns 1, or 0 when another token holds or completed the action.
+var completeScript = redis.NewScript(`
+local a = redis.call('HMGET', KEYS[1], 'state', 'token')
+if a[1] and a[2] ~= ARGV[1] then
+	return 0
+end
+redis.call('HSET', KEYS[1], 'state', 'done', 'token', ARGV[1])
+redis.call('HDEL', KEYS[1], 'until')
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local rank = tonumber(ARGV[2])
+if rank > 0 and rank > tonumber(redis.call('HGET', KEYS[2], 'rank') or '0') then
+	redis.call('HSET', KEYS[2], 'rank', rank, 'status', ARGV[3])
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1
+`)
+
+// releaseScript: KEYS action; ARGV token. Returns 1, or 0 when the token
+// does not hold the claim.
+var releaseScript = redis.NewScript(`
+local a = redis.call('HMGET', KEYS[1], 'state', 'token')
+if not a[1] then
+	return 1
+end
+if a[1] == 'held' and a[2] == ARGV[1] then
+	redis.call('DEL', KEYS[1])
+	return 1
+end
+return 0
+`)
+
+// Claim implements cofidis.Store.
+func (s *Store) Claim(ctx context.Context, key cofidis.ActionKey, lease time.Duration) (cofidis.ClaimResult, error) {
+	ms := lease.Milliseconds()
+	if ms < 1 {
+		ms = 1
+	}
+	v, err := claimScript.Run(ctx, s.rdb, s.keys(key), rand.Text(), ms, s.ttlMS).Slice()
+	if err != nil {
+		return cofidis.ClaimResult{}, fmt.Errorf("redisstore: claim: %w", err)
+	}
+	return parseResult(v)
+}
+
+// Peek implements cofidis.Store.
+func (s *Store) Peek(ctx context.Context, key cofidis.ActionKey) (cofidis.ClaimResult, error) {
+	v, err := peekScript.Run(ctx, s.rdb, s.keys(key)).Slice()
+	if err != nil {
+		return cofidis.ClaimResult{}, fmt.Errorf("redisstore: peek: %w", err)
+	}
+	return parseResult(v)
+}
+
+// Complete implements cofidis.Store.
+func (s *Store) Complete(ctx context.Context, key cofidis.ActionKey, token string) error {
+	ok, err := completeScript.Run(ctx, s.rdb, s.keys(key), token, key.Rank, string(key.Status), s.ttlMS).Int()
+	if err != nil {
+		return fmt.Errorf("redisstore: complete: %w", err)
+	}
+	if ok == 0 {
+		return cofidis.ErrLeaseLost
+	}
+	return nil
+}
+
+// Release implements cofidis.Store.
+func (s *Store) Release(ctx context.Context, key cofidis.ActionKey, token string) error {
+	ok, err := releaseScript.Run(ctx, s.rdb, s.keys(key)[:1], token).Int()
+	if err != nil {
+		return fmt.Errorf("redisstore: release: %w", err)
+	}
+	if ok == 0 {
+		return cofidis.ErrLeaseLost
+	}
+	return nil
+}
+
+var errReply = errors.New("redisstore: unexpected script reply")
+
+// parseResult decodes {state, token, lease left ms, furthest status}.
+func parseResult(v []any) (cofidis.ClaimResult, error) {
+	if len(v) != 4 {
+		return cofidis.ClaimResult{}, errReply
+	}
+	state, ok1 := v[0].(int64)
+	token, ok2 := v[1].(string)
+	left, ok3 := v[2].(int64)
+	furthest, ok4 := v[3].(string)
+	if !ok1 || !ok2 || !ok3 || !ok4 || state < 0 || state > int64(cofidis.Done) {
+		return cofidis.ClaimResult{}, fmt.Errorf("%w: %s", errReply, strconv.Quote(fmt.Sprint(v)))
+	}
+	return cofidis.ClaimResult{
+		State:      cofidis.ClaimState(state),
+		Token:      token,
+		RetryAfter: time.Duration(left) * time.Millisecond,
+		Furthest:   cofidis.Status(furthest),
+	}, nil
+}

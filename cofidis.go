@@ -37,9 +37,15 @@
 //	body over the limit (WithMaxBodyBytes)                 413
 //	malformed body, missing/invalid/repeated field         400
 //	client address outside WithAllowedSources              403
-//	Verifier failed or timed out                           503 (retry)
+//	Verifier failed, timed out or panicked                 503 (retry)
 //	Verifier reports another status, Cofidis further along 200, not dispatched (stale)
 //	Verifier reports another status, otherwise             503 (retry; may be a forgery)
+//	with WithIdempotency:
+//	  same decision completed by an earlier delivery       200, not dispatched (duplicate)
+//	  same decision held by another delivery right now     503 with Retry-After (retry)
+//	  transaction further along in the store (stale)       200, not dispatched (WithStaleEvents)
+//	  store failed before dispatch                         503 (retry), not dispatched
+//	  store failed to record a successful callback         200, logged as an error
 //
 // Redirects (RedirectHandler) answer the browser: whatever the RedirectFunc
 // writes; on a rejected request or a callback error, the error page
@@ -48,6 +54,19 @@
 // stops a redirect: it is delivered with Verified false.
 //
 // Response bodies hold only the status text, never a part of the request.
+//
+// # Duplicates, ordering and several replicas
+//
+// A to_confirm can arrive three times (redirect, success and pending
+// notifications), and receivers run as several replicas. WithIdempotency
+// with a shared Store (NewMemoryStore in one process, the redisstore module
+// across several) makes each decision reach the notification callback once:
+// deliveries claim the decision's ActionKey under a lease, complete it when
+// the callback succeeds and release it when it fails. The store also keeps
+// each transaction's furthest status, so that a stale event (pending after
+// to_confirm) is acknowledged without dispatch, or delivered flagged with
+// WithStaleEvents(true). Redirects only read the store (Event.Duplicate)
+// unless WithRedirectClaims(true). WithDeliveryHook reports every outcome.
 //
 // # Identical URLs
 //
@@ -91,6 +110,9 @@ type Route struct {
 // NewRouter validates urls and returns a Router dispatching redirects to
 // onRedirect and notifications to onNotification. Options apply to both
 // handlers (WithURLOptions applies to the URL validation).
+//
+// Build it from the base URLs, not from per-order ones (URLs.WithQuery): a
+// request must carry every query element of its URL, and may carry more.
 func NewRouter(urls URLs, onRedirect RedirectFunc, onNotification NotificationFunc, opts ...Option) (*Router, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
@@ -117,10 +139,14 @@ func NewRouter(urls URLs, onRedirect RedirectFunc, onNotification NotificationFu
 		if path == "" {
 			path = "/"
 		}
-		h, ok := rt.byPath[path]
+		key, ok := pathKey(path)
+		if !ok {
+			return nil, newError(ErrInvalidURL, e.String(), "path is not validly escaped")
+		}
+		h, ok := rt.byPath[key]
 		if !ok {
 			h = &routeHandler{router: rt}
-			rt.byPath[path] = h
+			rt.byPath[key] = h
 			rt.routes = append(rt.routes, Route{Path: path, Handler: h})
 		}
 		h.targets = append(h.targets, target{endpoint: e, query: u.Query()})
@@ -130,23 +156,44 @@ func NewRouter(urls URLs, onRedirect RedirectFunc, onNotification NotificationFu
 		}
 	}
 	for i := range rt.routes {
-		rt.routes[i].Endpoints = rt.byPath[rt.routes[i].Path].all
+		rt.routes[i].Endpoints = rt.routes[i].Handler.(*routeHandler).all
 	}
 	return rt, nil
 }
 
-// ServeHTTP routes the request by its path; unknown paths get 404.
+// ServeHTTP routes the request by its path, compared segment by segment
+// whatever its percent-encoding (as URLs.Match and http.ServeMux do); unknown
+// paths get 404.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
 	if path == "" {
 		path = "/"
 	}
-	h, ok := rt.byPath[path]
+	h, ok := rt.byPath[path] // a path already in canonical form
+	if !ok {
+		if key, valid := pathKey(path); valid {
+			h, ok = rt.byPath[key]
+		}
+	}
 	if !ok {
 		writeStatus(w, http.StatusNotFound)
 		return
 	}
 	h.ServeHTTP(w, r)
+}
+
+// pathKey is the canonical form under which the Router compares paths: each
+// segment unescaped and escaped again, so that "%c3%a9", "%C3%A9" and "é" are
+// one path while "%2F" stays distinct from "/".
+func pathKey(escaped string) (string, bool) {
+	segs, ok := pathSegments(escaped)
+	if !ok {
+		return "", false
+	}
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/"), true
 }
 
 // Routes returns the distinct paths of the URL set with their handlers.

@@ -15,7 +15,7 @@ var (
 	ErrMissingField = errors.New("cofidis: missing field")
 
 	// ErrInvalidField: a field is present but its value is malformed: wrong
-	// JSON type, impossible date, invalid UTF-8, control characters…
+	// JSON type, impossible date, invalid UTF-8, control characters.
 	ErrInvalidField = errors.New("cofidis: invalid field")
 
 	// ErrInvalidTransactionKey: the transactionKey form field is not a valid
@@ -151,7 +151,7 @@ func wrapError(sentinel error, field, reason string, cause error) *Error {
 
 // statusFor maps a sentinel to the HTTP status a receiver answers with.
 func statusFor(sentinel error) int {
-	switch sentinel {
+	switch sentinel { //nolint:errorlint // sentinels are compared by identity, never wrapped here
 	case ErrMethodNotAllowed:
 		return http.StatusMethodNotAllowed
 	case ErrUnsupportedMediaType:

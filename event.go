@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -57,6 +58,27 @@ type Event struct {
 	RemoteAddr netip.Addr
 	// ReceivedAt is when the receiver started processing the request.
 	ReceivedAt time.Time
+
+	// The fields below are set only with WithIdempotency.
+
+	// Duplicate is true when another delivery of the same decision (see
+	// ActionKey) completed it, or holds its claim right now: do not act on
+	// it again. Notification callbacks never see it set (duplicates are
+	// answered without dispatch); redirects do, since the browser needs a
+	// page all the same.
+	Duplicate bool
+	// Stale is true when the transaction already reached a further status
+	// (FurthestStatus) in the journey's order: pending after to_confirm,
+	// to_confirm after validated. Stale notifications reach the callback
+	// only with WithStaleEvents(true).
+	Stale bool
+	// Conflict is true when the journey's outcome was already recorded as
+	// another status (to_confirm, then Refused): Cofidis sent two different
+	// decisions. Both are delivered; only getStatus tells which stands.
+	Conflict bool
+	// FurthestStatus is the furthest status the store had recorded for the
+	// transaction before this event; empty when none.
+	FurthestStatus Status
 }
 
 // Query parses RawQuery. Invalid pairs are dropped, as url.ParseQuery does.
@@ -98,6 +120,9 @@ type receiver struct {
 }
 
 func newReceiver(cfg *config) receiver {
+	if cfg.idem.store != nil {
+		cfg.idem.store = recoveringStore{Store: cfg.idem.store, logger: cfg.logger}
+	}
 	return receiver{cfg: cfg, parser: NewParser(cfg.maxBody)}
 }
 
@@ -150,7 +175,7 @@ func (rc *receiver) verify(ctx context.Context, ev *Event) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, rc.cfg.verifyTimeout)
 	defer cancel()
-	st, err := rc.cfg.verifier.CurrentStatus(ctx, ev.TransactionKey)
+	st, err := rc.currentStatus(ctx, ev.TransactionKey)
 	if err != nil {
 		return wrapError(ErrVerifierUnavailable, "", "getStatus could not be checked", err)
 	}
@@ -161,6 +186,26 @@ func (rc *receiver) verify(ctx context.Context, ev *Event) error {
 	}
 	ev.Verified = true
 	return nil
+}
+
+// currentStatus calls the Verifier, turning a panic into an error: the
+// verifier is the merchant's code around a remote call, and its crash must
+// become a retryable 503, not a dropped connection. http.ErrAbortHandler is
+// re-panicked, as for callbacks.
+func (rc *receiver) currentStatus(ctx context.Context, key TransactionKey) (st Status, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if e, ok := v.(error); ok && errors.Is(e, http.ErrAbortHandler) {
+				panic(v)
+			}
+			rc.cfg.logger.LogAttrs(ctx, slog.LevelError, "cofidis: verifier panicked",
+				slog.String("transaction", key.ID().String()),
+				slog.String("panic", fmt.Sprint(v)),
+				slog.String("stack", string(debug.Stack())))
+			err = fmt.Errorf("verifier panicked: %v", v)
+		}
+	}()
+	return rc.cfg.verifier.CurrentStatus(ctx, key)
 }
 
 // rejected logs a refused request and calls the OnError hook.
@@ -252,10 +297,39 @@ func equalFoldASCII(a, b string) bool {
 // writeStatus answers with a status code and its standard text, never
 // anything from the request.
 func writeStatus(w http.ResponseWriter, code int) {
+	// Header.Set would allocate one slice per value: share one array, under
+	// keys already in canonical form.
+	vals := [...]string{"text/plain; charset=utf-8", "nosniff", "no-store"}
 	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"] = vals[0:1:1]
+	h["X-Content-Type-Options"] = vals[1:2:2]
+	h["Cache-Control"] = vals[2:3:3]
 	w.WriteHeader(code)
-	_, _ = w.Write([]byte(http.StatusText(code) + "\n"))
+	_, _ = io.WriteString(w, statusBody(code))
+}
+
+// statusBody is the answer's body: the status text and a newline, constant
+// for the statuses the handlers use.
+func statusBody(code int) string {
+	switch code {
+	case http.StatusOK:
+		return "OK\n"
+	case http.StatusBadRequest:
+		return "Bad Request\n"
+	case http.StatusForbidden:
+		return "Forbidden\n"
+	case http.StatusNotFound:
+		return "Not Found\n"
+	case http.StatusMethodNotAllowed:
+		return "Method Not Allowed\n"
+	case http.StatusRequestEntityTooLarge:
+		return "Request Entity Too Large\n"
+	case http.StatusUnsupportedMediaType:
+		return "Unsupported Media Type\n"
+	case http.StatusInternalServerError:
+		return "Internal Server Error\n"
+	case http.StatusServiceUnavailable:
+		return "Service Unavailable\n"
+	}
+	return http.StatusText(code) + "\n"
 }

@@ -62,17 +62,15 @@ func (h *NotificationHandler) serve(w http.ResponseWriter, r *http.Request, set 
 			// retrying it could never succeed.
 			rc.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "cofidis: stale notification acknowledged without dispatch",
 				slog.Any("event", ev), slog.String("verifiedStatus", string(ev.VerifiedStatus)))
+			ev.Stale = true
+			rc.observe(ctx, ev, OutcomeStale)
 			writeStatus(w, http.StatusOK)
 			return
 		}
 		h.reject(w, r, err)
 		return
 	}
-	if err := h.dispatch(ctx, ev); err != nil {
-		h.callbackFailed(w, r, ev, err)
-		return
-	}
-	writeStatus(w, http.StatusOK)
+	h.deliver(w, r, ev) // idempotency.go: claim, dispatch, answer
 }
 
 // superseded reports whether the verified status lies strictly later in the

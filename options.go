@@ -54,6 +54,7 @@ type config struct {
 	endpoints     EndpointSet
 	urlOpts       []URLOption
 	now           func() time.Time
+	idem          idemConfig // see idempotency.go
 }
 
 // DefaultVerifyTimeout bounds one Verifier call unless WithVerifier's caller
@@ -182,7 +183,9 @@ func WithTrustedProxies(prefixes ...string) Option {
 // when v confirmed them.
 func WithVerifier(v Verifier) Option {
 	return func(c *config) error {
-		if v == nil {
+		// A nil VerifierFunc is a non-nil interface that would panic at the
+		// first request.
+		if f, ok := v.(VerifierFunc); v == nil || ok && f == nil {
 			return optionError("WithVerifier", "want a non-nil verifier")
 		}
 		c.verifier = v

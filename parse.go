@@ -1,15 +1,19 @@
 package cofidis
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/go-playground/form/v4"
 )
@@ -47,12 +51,12 @@ type Callback struct {
 	RawSubState string
 }
 
-// wireForm is the shape go-playground/form decodes the body into. Statuses are
-// kept raw here and canonicalised afterwards so that the raw value survives.
+// wireForm is the shape go-playground/form decodes the body into. Only the
+// key needs decoding: ParseValues takes the statuses raw from the values
+// (and canonicalises them afterwards, so that the raw value survives), and
+// each field costs the decoder reflection work on every request.
 type wireForm struct {
-	TransactionKey    TransactionKey `form:"transactionKey"`
-	TransactionStatus string         `form:"transactionStatus"`
-	SubState          string         `form:"subState"`
+	TransactionKey TransactionKey `form:"transactionKey"`
 }
 
 // Parser decodes Cofidis callbacks. It is safe for concurrent use; build one
@@ -60,6 +64,9 @@ type wireForm struct {
 type Parser struct {
 	maxBody int64
 	dec     *form.Decoder
+	// scratch recycles ParseRequest's working memory (*scratch): the body
+	// buffer and the small form handed to the decoder.
+	scratch sync.Pool
 }
 
 // NewParser returns a Parser whose request bodies are limited to maxBodyBytes
@@ -96,7 +103,24 @@ func ParseValues(v url.Values) (Callback, error) {
 // the callback. Errors are *Error values whose HTTPStatus fits the failure:
 // 405, 415, 413 or 400.
 func (p *Parser) ParseRequest(r *http.Request) (Callback, error) {
-	values, err := p.ReadForm(r)
+	sc, _ := p.scratch.Get().(*scratch)
+	if sc == nil {
+		sc = new(scratch)
+	}
+	defer p.release(sc)
+	body, err := p.readBody(r, sc.buf[:0])
+	if body != nil {
+		sc.buf = body
+	}
+	if err != nil {
+		return Callback{}, err
+	}
+	if cb, ok := p.parseFast(sc, body); ok {
+		return cb, nil
+	}
+	// Anything unusual, every error included, is judged by the general
+	// path, so that both paths always agree.
+	values, err := parseForm(string(body))
 	if err != nil {
 		return Callback{}, err
 	}
@@ -107,8 +131,22 @@ func (p *Parser) ParseRequest(r *http.Request) (Callback, error) {
 // without looking at their content. The request's URL query is not merged in:
 // it carries the merchant's own elements, not Cofidis' fields.
 func (p *Parser) ReadForm(r *http.Request) (url.Values, error) {
+	body, err := p.readBody(r, nil)
+	if err != nil {
+		return nil, err
+	}
+	return parseForm(string(body))
+}
+
+// readBody checks the envelope of r and reads its body into buf, which it
+// grows as needed.
+func (p *Parser) readBody(r *http.Request, buf []byte) ([]byte, error) {
 	if r.Method != http.MethodPost {
 		return nil, newError(ErrMethodNotAllowed, "", "want POST")
+	}
+	if len(r.Header.Values("Content-Type")) > 1 {
+		// Ambiguous: a proxy or filter in front may have read the other one.
+		return nil, newError(ErrUnsupportedMediaType, "Content-Type", "want a single Content-Type header")
 	}
 	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 		return nil, err
@@ -116,10 +154,11 @@ func (p *Parser) ReadForm(r *http.Request) (url.Values, error) {
 	if r.ContentLength > p.maxBody {
 		return nil, newError(ErrBodyTooLarge, "", "body exceeds "+strconv.FormatInt(p.maxBody, 10)+" bytes")
 	}
-	body, err := readLimited(r.Body, p.maxBody)
-	if err != nil {
-		return nil, err
-	}
+	return readLimited(r.Body, p.maxBody, r.ContentLength, buf)
+}
+
+// parseForm parses a body read by readBody.
+func parseForm(body string) (url.Values, error) {
 	values, err := url.ParseQuery(body)
 	if err != nil {
 		return nil, wrapError(ErrMalformedBody, "", "want application/x-www-form-urlencoded data", err)
@@ -132,6 +171,11 @@ func (p *Parser) ReadForm(r *http.Request) (url.Values, error) {
 // Validate), exactly one non-empty transactionStatus, at most one subState.
 // Unknown fields are ignored.
 func (p *Parser) ParseValues(values url.Values) (Callback, error) {
+	return p.parseValues(values, new(wireForm))
+}
+
+// parseValues is ParseValues decoding into w, which ParseRequest recycles.
+func (p *Parser) parseValues(values url.Values, w *wireForm) (Callback, error) {
 	for _, f := range [...]string{FieldTransactionKey, FieldTransactionStatus, FieldSubState} {
 		if len(values[f]) > 1 {
 			return Callback{}, newError(ErrRepeatedField, f, "want the field once")
@@ -141,7 +185,8 @@ func (p *Parser) ParseValues(values url.Values) (Callback, error) {
 		return Callback{}, newError(ErrMissingField, FieldTransactionKey, "want a JSON object")
 	}
 	rawStatus := firstValue(values, FieldTransactionStatus)
-	if rawStatus == "" {
+	if strings.TrimSpace(rawStatus) == "" {
+		// Blank is no status at all, not an unknown one to deliver.
 		return Callback{}, newError(ErrMissingField, FieldTransactionStatus, "want a status")
 	}
 	if err := checkToken(FieldTransactionStatus, rawStatus); err != nil {
@@ -152,8 +197,7 @@ func (p *Parser) ParseValues(values url.Values) (Callback, error) {
 		return Callback{}, err
 	}
 
-	var w wireForm
-	if err := p.dec.Decode(&w, values); err != nil {
+	if err := p.dec.Decode(w, values); err != nil {
 		return Callback{}, formError(err)
 	}
 	if err := w.TransactionKey.Validate(); err != nil {
@@ -181,15 +225,10 @@ func decodeTransactionKey(vals []string) (any, error) {
 func formError(err error) error {
 	var de form.DecodeErrors
 	if errors.As(err, &de) {
-		// Only transactionKey has a type function that can fail; report
-		// its error when present, else the first one in a stable order.
+		// transactionKey is the only field, and its type function the
+		// only part that can fail.
 		if e, ok := de[FieldTransactionKey]; ok {
 			return e
-		}
-		for _, f := range [...]string{FieldTransactionStatus, FieldSubState} {
-			if e, ok := de[f]; ok {
-				return wrapError(ErrInvalidField, f, "want a string", e)
-			}
 		}
 	}
 	return wrapError(ErrMalformedBody, "", "the form could not be decoded", err)
@@ -216,6 +255,10 @@ func checkToken(field, s string) error {
 		if c >= utf8.RuneSelf {
 			if !utf8.ValidString(s) {
 				return newError(ErrInvalidField, field, "want valid UTF-8")
+			}
+			// The rest, C1 controls (U+0080-U+009F) included.
+			if strings.ContainsFunc(s[i:], unicode.IsControl) {
+				return newError(ErrInvalidField, field, "want no control characters")
 			}
 			break
 		}
@@ -249,23 +292,269 @@ func checkContentType(ct string) error {
 	return nil
 }
 
-// readLimited reads at most limit bytes of body; one more byte tells "exactly
-// at the limit" from "over it".
-func readLimited(body io.Reader, limit int64) (string, error) {
+// readLimited reads at most limit bytes of body into buf[:0], growing it as
+// needed from the request's declared length; one more byte tells "exactly at
+// the limit" from "over it". Like io.Copy, it stops at io.EOF and reports any
+// other error.
+func readLimited(body io.Reader, limit, contentLength int64, buf []byte) ([]byte, error) {
+	buf = buf[:0]
 	if body == nil || body == http.NoBody {
-		return "", nil
+		return buf, nil
 	}
-	var b strings.Builder
-	n, err := io.Copy(&b, io.LimitReader(body, limit+1))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return "", wrapError(ErrBodyTooLarge, "", "body exceeds the server's limit", err)
+	if contentLength >= 0 && int64(cap(buf)) <= contentLength {
+		// Room for the declared length and the EOF read after it.
+		buf = slices.Grow(buf, int(min(contentLength, limit)+1))
+	}
+	for int64(len(buf)) <= limit {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, int(min(int64(max(512, cap(buf))), limit+1-int64(len(buf)))))
 		}
-		return "", wrapError(ErrBodyRead, "", "the body could not be read", err)
+		room := min(int64(cap(buf)), limit+1)
+		n, err := body.Read(buf[len(buf):room])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return buf, wrapError(ErrBodyTooLarge, "", "body exceeds the server's limit", err)
+			}
+			return buf, wrapError(ErrBodyRead, "", "the body could not be read", err)
+		}
 	}
-	if n > limit {
-		return "", newError(ErrBodyTooLarge, "", "body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
+	if int64(len(buf)) > limit {
+		return buf, newError(ErrBodyTooLarge, "", "body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
 	}
-	return b.String(), nil
+	return buf, nil
+}
+
+// scratch is ParseRequest's working memory, recycled through Parser.scratch.
+// Nothing a Callback keeps points into it.
+type scratch struct {
+	// buf holds the body.
+	buf []byte
+	// vals holds the fields parseFast found, indexed like fieldName.
+	vals [fieldCount]string
+	// form maps the fields found to one-element slices of vals: the
+	// url.Values the form decoder wants, without url.ParseQuery's copies.
+	// It is kept from one request to the next, and inForm (bit i for
+	// field i) says which keys it holds, so that the usual request, with
+	// the same fields as the previous one, writes nothing to it.
+	form   url.Values
+	inForm uint8
+	// wire is what the form decoder decodes into.
+	wire wireForm
+}
+
+// maxPooledBody bounds the body buffers kept for reuse, so that a burst of
+// large bodies (with WithMaxBodyBytes raised) is not held on to.
+const maxPooledBody = 64 << 10
+
+func (p *Parser) release(sc *scratch) {
+	sc.reset()
+	p.scratch.Put(sc)
+}
+
+// reset drops what the last request left, except the reusable memory.
+func (sc *scratch) reset() {
+	if cap(sc.buf) > maxPooledBody {
+		sc.buf = nil
+	}
+	sc.vals = [fieldCount]string{}
+	sc.wire = wireForm{}
+}
+
+// The fields parseFast extracts, as indexes into scratch.vals.
+const (
+	fieldIdxKey = iota
+	fieldIdxStatus
+	fieldIdxSubState
+	fieldCount
+)
+
+func fieldName(i int) string {
+	switch i {
+	case fieldIdxKey:
+		return FieldTransactionKey
+	case fieldIdxStatus:
+		return FieldTransactionStatus
+	default:
+		return FieldSubState
+	}
+}
+
+// fieldIndex returns the index of a form field name as it appears in the
+// body, or -1 for any other name.
+func fieldIndex(name []byte) int {
+	switch string(name) {
+	case FieldTransactionKey:
+		return fieldIdxKey
+	case FieldTransactionStatus:
+		return fieldIdxStatus
+	case FieldSubState:
+		return fieldIdxSubState
+	}
+	return -1
+}
+
+// maxFastParams bounds the parameters parseFast looks at: Cofidis sends
+// three, and anything much longer goes to url.ParseQuery and its own limit.
+const maxFastParams = 16
+
+// parseFast decodes a well-formed callback straight from the body: it finds
+// the three fields without url.ParseQuery's map, slices and copies, and hands
+// the form decoder a url.Values holding just them. It returns false for
+// anything it does not judge itself (every error, a repeated field, an
+// escaped field name, a semicolon, many parameters): ParseRequest then takes
+// the general path, which decides exactly as before.
+//
+// url.ParseQuery, then ParseValues, would see the same three fields with the
+// same values; the other fields only matter to them through the errors
+// checked here, and ParseValues and the decoder look at nothing else.
+func (p *Parser) parseFast(sc *scratch, body []byte) (Callback, bool) {
+	if bytes.IndexByte(body, ';') >= 0 || bytes.Count(body, []byte{'&'}) >= maxFastParams {
+		return Callback{}, false
+	}
+	var raw [fieldCount][]byte
+	var present [fieldCount]bool
+	for len(body) > 0 {
+		seg := body
+		if i := bytes.IndexByte(body, '&'); i >= 0 {
+			seg, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		if len(seg) == 0 {
+			continue
+		}
+		name, value, _ := bytes.Cut(seg, []byte{'='})
+		if bytes.IndexByte(name, '%') >= 0 || bytes.IndexByte(name, '+') >= 0 {
+			return Callback{}, false
+		}
+		i := fieldIndex(name)
+		if i < 0 {
+			if !validEscapes(value) {
+				return Callback{}, false
+			}
+			continue
+		}
+		if present[i] {
+			return Callback{}, false
+		}
+		present[i], raw[i] = true, value
+	}
+	if sc.form == nil {
+		sc.form = make(url.Values, fieldCount)
+	}
+	for i := range fieldCount {
+		bit := uint8(1) << i
+		if !present[i] {
+			if sc.inForm&bit != 0 {
+				delete(sc.form, fieldName(i))
+				sc.inForm &^= bit
+			}
+			continue
+		}
+		v, ok := fieldValue(i, raw[i])
+		if !ok {
+			return Callback{}, false
+		}
+		sc.vals[i] = v
+		if sc.inForm&bit == 0 {
+			sc.form[fieldName(i)] = sc.vals[i : i+1 : i+1]
+			sc.inForm |= bit
+		}
+	}
+	cb, err := p.parseValues(sc.form, &sc.wire)
+	if err != nil {
+		return Callback{}, false
+	}
+	return cb, true
+}
+
+// fieldValue unescapes the value of field i into a string that does not
+// share the body's memory: a new string, or the constant of a known status
+// or sub-state spelled canonically.
+func fieldValue(i int, raw []byte) (string, bool) {
+	if bytes.IndexByte(raw, '%') >= 0 || bytes.IndexByte(raw, '+') >= 0 {
+		return queryUnescape(raw)
+	}
+	switch i {
+	case fieldIdxStatus:
+		for j := range statusTable {
+			if s := string(statusTable[j].status); string(raw) == s {
+				return s, true
+			}
+		}
+	case fieldIdxSubState:
+		if string(raw) == string(SubStateSigned) {
+			return string(SubStateSigned), true
+		}
+	}
+	return string(raw), true
+}
+
+// queryUnescape is url.QueryUnescape for a byte slice, always into a new
+// string. A transactionKey has an escape every few bytes, so it decodes byte
+// by byte into a buffer of the exact size, which becomes the string without
+// a copy: nothing else refers to the buffer, and it is never written again.
+func queryUnescape(b []byte) (string, bool) {
+	out := make([]byte, max(0, len(b)-2*bytes.Count(b, []byte{'%'})))
+	j := 0
+	for i := 0; i < len(b); i++ {
+		if j == len(out) {
+			// The size assumed that every '%' starts an escape; more
+			// input means that one does not.
+			return "", false
+		}
+		c := b[i]
+		switch c {
+		case '+':
+			c = ' '
+		case '%':
+			hi, ok1 := unhex(b, i+1)
+			lo, ok2 := unhex(b, i+2)
+			if !ok1 || !ok2 {
+				return "", false
+			}
+			c = hi<<4 | lo
+			i += 2
+		}
+		out[j] = c
+		j++
+	}
+	return unsafe.String(unsafe.SliceData(out), j), true
+}
+
+// validEscapes reports whether url.QueryUnescape would accept b.
+func validEscapes(b []byte) bool {
+	for {
+		i := bytes.IndexByte(b, '%')
+		if i < 0 {
+			return true
+		}
+		_, ok1 := unhex(b, i+1)
+		_, ok2 := unhex(b, i+2)
+		if !ok1 || !ok2 {
+			return false
+		}
+		b = b[i+3:]
+	}
+}
+
+// unhex decodes the hex digit b[i], if there is one.
+func unhex(b []byte, i int) (byte, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch c := b[i]; {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }

@@ -68,8 +68,15 @@ func (h *RedirectHandler) serve(w http.ResponseWriter, r *http.Request, set Endp
 		rc.cfg.logger.LogAttrs(r.Context(), slog.LevelWarn, "cofidis: redirect not verified",
 			slog.Any("event", ev), slog.String("error", err.Error()))
 	}
+	hold, ok := rc.claimRedirect(w, r, &ev) // idempotency.go
+	if !ok {
+		return
+	}
+	defer hold.abandon()
 	tw := &trackingWriter{ResponseWriter: w}
-	if err := h.dispatch(tw, r, ev); err != nil {
+	err = h.dispatch(tw, r, ev)
+	rc.settleRedirect(r.Context(), ev, hold, err)
+	if err != nil {
 		attrs := []slog.Attr{slog.Any("event", ev), slog.String("error", err.Error())}
 		var pe *PanicError
 		if errors.As(err, &pe) {
@@ -146,3 +153,13 @@ func (t *trackingWriter) Write(b []byte) (int, error) {
 }
 
 func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
+
+// FlushError commits the answer (a 200 if no header was written), so it
+// counts as writing. http.ResponseController looks for it before Unwrap.
+func (t *trackingWriter) FlushError() error {
+	err := http.NewResponseController(t.ResponseWriter).Flush()
+	if !errors.Is(err, http.ErrNotSupported) {
+		t.wrote = true
+	}
+	return err
+}

@@ -947,12 +947,24 @@ func checkKeyText(m int, v string, required bool) error {
 		if required {
 			return newError(ErrMissingField, memberField(m), reasonEmpty)
 		}
+	case printableASCII(v):
+		// The common case, and fine on both counts below.
 	case !utf8.ValidString(v):
 		return newError(ErrInvalidField, memberField(m), reasonBadUTF8)
 	case strings.ContainsFunc(v, unicode.IsControl):
 		return newError(ErrInvalidField, memberField(m), reasonControl)
 	}
 	return nil
+}
+
+// printableASCII reports whether s holds only bytes 0x20 to 0x7e.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func isCountryCode(s string) bool {
@@ -980,8 +992,17 @@ func parseKeyDate(s string) (y int, m time.Month, d int, ok bool) {
 	return y, m, d, true
 }
 
-// daysIn uses time.Date's normalization: day 0 of the next month is the
-// last day of this one.
+// daysIn follows the proleptic Gregorian calendar, as time.Date does, without
+// its cost on every callback.
 func daysIn(y int, m time.Month) int {
-	return time.Date(y, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	switch m {
+	case time.February:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
 }

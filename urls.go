@@ -229,7 +229,10 @@ func (s EndpointSet) Endpoints() []Endpoint {
 // be guessed from the request).
 func (s EndpointSet) Channel() (Channel, bool) {
 	ch := ChannelUnknown
-	for _, e := range s.Endpoints() {
+	for _, e := range Endpoints() { // not s.Endpoints(): no allocation per request
+		if !s.Has(e) {
+			continue
+		}
 		if ch != ChannelUnknown && e.Channel() != ch {
 			return ChannelUnknown, false
 		}
@@ -242,8 +245,8 @@ func (s EndpointSet) Channel() (Channel, bool) {
 // Endpoint.Expects): with identical URLs, the request may have been meant for
 // any of them. The empty set expects nothing.
 func (s EndpointSet) Expects(st Status) bool {
-	for _, e := range s.Endpoints() {
-		if e.Expects(st) {
+	for _, e := range Endpoints() { // not s.Endpoints(): no allocation per request
+		if s.Has(e) && e.Expects(st) {
 			return true
 		}
 	}

@@ -37,6 +37,7 @@
 //	body over the limit (WithMaxBodyBytes)                 413
 //	malformed body, missing/invalid/repeated field         400
 //	client address outside WithAllowedSources              403
+//	Router: path/query matching none of the five URLs      404, logged, OnError (ErrUnknownURL)
 //	Verifier failed, timed out or panicked                 503 (retry)
 //	Verifier reports another status, Cofidis further along 200, not dispatched (stale)
 //	Verifier reports another status, otherwise             503 (retry; may be a forgery)
@@ -176,10 +177,17 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !ok {
-		writeStatus(w, http.StatusNotFound)
+		rt.notFound(w, r, "the path matches none of the five URLs")
 		return
 	}
 	h.ServeHTTP(w, r)
+}
+
+// notFound answers 404 and reports it like any rejected request (log line,
+// OnError hook): a callback lost to a wiring mistake must be visible.
+func (rt *Router) notFound(w http.ResponseWriter, r *http.Request, reason string) {
+	rt.notify.rc.rejected(r, ChannelUnknown, newError(ErrUnknownURL, "", reason))
+	writeStatus(w, http.StatusNotFound)
 }
 
 // pathKey is the canonical form under which the Router compares paths: each
@@ -239,7 +247,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if set.Len() == 0 {
-			writeStatus(w, http.StatusNotFound)
+			h.router.notFound(w, r, "the query lacks the elements of every URL on this path")
 			return
 		}
 	}

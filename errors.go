@@ -77,6 +77,12 @@ var (
 	// name (and port).
 	ErrDomainMismatch = errors.New("cofidis: URLs do not share one domain")
 
+	// ErrUnknownURL: a Router received a request whose path and query match
+	// none of the five URLs it was built from (answered 404). Usually a
+	// wiring mistake: a prefix stripped twice, or URLs sent to initialize
+	// that differ from the Router's.
+	ErrUnknownURL = errors.New("cofidis: no callback URL matches the request")
+
 	// ErrTimeZone: the Europe/Paris time zone could not be loaded, so a
 	// merchantTransactionDate cannot be placed in time. Import
 	// _ "time/tzdata" in the program to embed the zone database.
@@ -149,32 +155,46 @@ func wrapError(sentinel error, field, reason string, cause error) *Error {
 	return e
 }
 
+// sentinelStatus maps each sentinel to the HTTP status a receiver answers
+// with. Sentinels not listed (content errors) map to 400.
+var sentinelStatus = [...]struct {
+	err    error
+	status int
+}{
+	{ErrPermanent, http.StatusOK},
+	{ErrUnknownURL, http.StatusNotFound},
+	{ErrMethodNotAllowed, http.StatusMethodNotAllowed},
+	{ErrUnsupportedMediaType, http.StatusUnsupportedMediaType},
+	{ErrBodyTooLarge, http.StatusRequestEntityTooLarge},
+	{ErrForbiddenSource, http.StatusForbidden},
+	{ErrNotVerified, http.StatusServiceUnavailable},
+	{ErrVerifierUnavailable, http.StatusServiceUnavailable},
+	{ErrStoreUnavailable, http.StatusServiceUnavailable},
+	{ErrCallback, http.StatusInternalServerError},
+	{ErrInvalidOption, http.StatusInternalServerError},
+	{ErrTimeZone, http.StatusInternalServerError},
+	{ErrMissingField, http.StatusBadRequest},
+	{ErrInvalidField, http.StatusBadRequest},
+	{ErrInvalidTransactionKey, http.StatusBadRequest},
+	{ErrRepeatedField, http.StatusBadRequest},
+	{ErrMalformedBody, http.StatusBadRequest},
+	{ErrBodyRead, http.StatusBadRequest},
+}
+
 // statusFor maps a sentinel to the HTTP status a receiver answers with.
 func statusFor(sentinel error) int {
-	switch sentinel { //nolint:errorlint // sentinels are compared by identity, never wrapped here
-	case ErrMethodNotAllowed:
-		return http.StatusMethodNotAllowed
-	case ErrUnsupportedMediaType:
-		return http.StatusUnsupportedMediaType
-	case ErrBodyTooLarge:
-		return http.StatusRequestEntityTooLarge
-	case ErrForbiddenSource:
-		return http.StatusForbidden
-	case ErrNotVerified, ErrVerifierUnavailable, ErrStoreUnavailable:
-		return http.StatusServiceUnavailable
-	case ErrCallback, ErrInvalidOption:
-		return http.StatusInternalServerError
-	case ErrPermanent:
-		return http.StatusOK
-	default:
-		// Everything about the content of the request is the client's fault.
-		return http.StatusBadRequest
+	for _, m := range sentinelStatus {
+		if errors.Is(sentinel, m.err) {
+			return m.status
+		}
 	}
+	// Everything else about the content of a request is the client's fault.
+	return http.StatusBadRequest
 }
 
 // HTTPStatus returns the HTTP status code a receiver answers with for err:
-// the HTTPStatus of the first *Error in its chain, the status of a known
-// sentinel, 200 for nil, or 500 for any other error.
+// 200 for nil or a Permanent error, the HTTPStatus of the first *Error in its
+// chain, the status of a known sentinel, or 500 for any other error.
 func HTTPStatus(err error) int {
 	if err == nil || errors.Is(err, ErrPermanent) {
 		return http.StatusOK
@@ -183,14 +203,9 @@ func HTTPStatus(err error) int {
 	if errors.As(err, &e) && e.HTTPStatus != 0 {
 		return e.HTTPStatus
 	}
-	for _, s := range []error{
-		ErrMethodNotAllowed, ErrUnsupportedMediaType, ErrBodyTooLarge,
-		ErrForbiddenSource, ErrNotVerified, ErrVerifierUnavailable, ErrStoreUnavailable,
-		ErrMissingField, ErrInvalidField, ErrInvalidTransactionKey, ErrRepeatedField,
-		ErrMalformedBody, ErrBodyRead,
-	} {
-		if errors.Is(err, s) {
-			return statusFor(s)
+	for _, m := range sentinelStatus {
+		if errors.Is(err, m.err) {
+			return m.status
 		}
 	}
 	return http.StatusInternalServerError

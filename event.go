@@ -82,19 +82,19 @@ type Event struct {
 }
 
 // Query parses RawQuery. Invalid pairs are dropped, as url.ParseQuery does.
-func (e *Event) Query() url.Values {
+func (e Event) Query() url.Values {
 	v, _ := url.ParseQuery(e.RawQuery)
 	return v
 }
 
 // Endpoint returns the one URL that received the event, or false when it is
 // unknown or ambiguous (see Endpoints).
-func (e *Event) Endpoint() (Endpoint, bool) {
+func (e Event) Endpoint() (Endpoint, bool) {
 	return e.Endpoints.Single()
 }
 
 // ID returns the transaction's identity, for use as a map or store key.
-func (e *Event) ID() TransactionID {
+func (e Event) ID() TransactionID {
 	return e.TransactionKey.ID()
 }
 
@@ -214,12 +214,19 @@ func (rc *receiver) rejected(r *http.Request, ch Channel, err error) {
 	if HTTPStatus(err) >= 500 {
 		level = slog.LevelError
 	}
-	rc.cfg.logger.LogAttrs(r.Context(), level, "cofidis: request rejected",
+	attrs := []slog.Attr{
 		slog.String("channel", ch.String()),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", HTTPStatus(err)),
 		slog.String("error", err.Error()),
-	)
+	}
+	// A 5xx is our side's failure (verifier, store): its cause comes from
+	// the merchant's own code, not from the request, and operators need it.
+	var e *Error
+	if level == slog.LevelError && errors.As(err, &e) && e.Cause != nil {
+		attrs = append(attrs, slog.String("cause", e.Cause.Error()))
+	}
+	rc.cfg.logger.LogAttrs(r.Context(), level, "cofidis: request rejected", attrs...)
 	if rc.cfg.onError != nil {
 		rc.cfg.onError(r, err)
 	}

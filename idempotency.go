@@ -77,7 +77,7 @@ func (k ActionKey) String() string { return k.Transaction + " " + k.Action }
 // because the documentation attaches sub-states to pending only: a
 // to_confirm that follows a pending check may carry its last sub-state on
 // one URL and none on another, and is still the same decision.
-func (e *Event) ActionKey() ActionKey {
+func (e Event) ActionKey() ActionKey {
 	st := e.Status
 	action := url.PathEscape(string(st))
 	if e.SubState != "" && (st == StatusPending || !st.Known()) {

@@ -143,7 +143,10 @@ type trackingWriter struct {
 }
 
 func (t *trackingWriter) WriteHeader(code int) {
-	t.wrote = true
+	// 1xx informational answers (103 Early Hints) do not start the answer.
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		t.wrote = true
+	}
 	t.ResponseWriter.WriteHeader(code)
 }
 
@@ -163,3 +166,7 @@ func (t *trackingWriter) FlushError() error {
 	}
 	return err
 }
+
+// Flush implements http.Flusher for callbacks that type-assert it, with the
+// same effect as FlushError; a writer that cannot flush ignores it.
+func (t *trackingWriter) Flush() { _ = t.FlushError() }

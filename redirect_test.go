@@ -231,6 +231,14 @@ func TestRedirectHandler_callbackFailures(t *testing.T) {
 			want: 200,
 		},
 		{
+			name: "lets the callback flush through a plain http.Flusher assertion",
+			fn: func(w http.ResponseWriter, _ *http.Request, _ cofidis.Event) error {
+				w.(http.Flusher).Flush()
+				return errRender
+			},
+			want: 200,
+		},
+		{
 			name: "does not write a second answer when the callback panics after writing the header",
 			fn: func(w http.ResponseWriter, _ *http.Request, _ cofidis.Event) error {
 				w.WriteHeader(http.StatusAccepted)

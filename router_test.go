@@ -131,9 +131,14 @@ func TestRouter_mounting(t *testing.T) {
 		t.Run("answers 404 to the unknown path "+path, func(t *testing.T) {
 			t.Parallel()
 			var got received
-			w := serve(newTestRouter(t, urls, &got), postForm(path, body))
+			var reported []error
+			onError := cofidis.WithOnError(func(_ *http.Request, err error) { reported = append(reported, err) })
+			w := serve(newTestRouter(t, urls, &got, onError), postForm(path, body))
 			assert.Equal(t, http.StatusNotFound, w.Code)
 			assert.Zero(t, got.count())
+			require.Len(t, reported, 1, "a 404 is reported to OnError: wiring mistakes must be visible")
+			assert.ErrorIs(t, reported[0], cofidis.ErrUnknownURL)
+			assert.Equal(t, http.StatusNotFound, cofidis.HTTPStatus(reported[0]))
 		})
 	}
 	t.Run("routes a path whatever its percent-encoding", func(t *testing.T) {

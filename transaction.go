@@ -413,7 +413,7 @@ func foldEqual(name, known string) (equal, ascii bool) {
 			ascii = false
 			r = unicode.ToUpper(unicode.ToLower(r))
 		} else {
-			r = rune(upperASCII(byte(r)))
+			r = rune(upperASCII(byte(r))) //nolint:gosec // r < utf8.RuneSelf here
 		}
 		if j == len(known) || r != rune(upperASCII(known[j])) {
 			return false, ascii

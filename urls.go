@@ -209,7 +209,7 @@ func (s EndpointSet) Single() (Endpoint, bool) {
 	if s.Len() != 1 {
 		return EndpointUnknown, false
 	}
-	return Endpoint(bits.TrailingZeros8(uint8(s&allEndpoints))) + 1, true
+	return Endpoint(bits.TrailingZeros8(uint8(s&allEndpoints))) + 1, true //nolint:gosec // 0..7 fits
 }
 
 // Endpoints returns the members of s in the documented order, as a new

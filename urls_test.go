@@ -398,7 +398,7 @@ func TestURLsValidate(t *testing.T) {
 	t.Run("a single failure is the *Error itself", func(t *testing.T) {
 		t.Parallel()
 		err := with(base, ro, "").Validate()
-		_, ok := err.(*cofidis.Error)
+		_, ok := err.(*cofidis.Error) //nolint:errorlint // the concrete type is what is tested
 		assert.True(t, ok, "got %T", err)
 	})
 
@@ -415,7 +415,7 @@ func TestURLsValidate(t *testing.T) {
 		require.True(t, ok, "got %T", err)
 		var fields []string
 		for _, part := range joined.Unwrap() {
-			e, ok := part.(*cofidis.Error)
+			e, ok := part.(*cofidis.Error) //nolint:errorlint // each joined part must be an *Error itself
 			require.True(t, ok, "got %T", part)
 			fields = append(fields, e.Field)
 		}

@@ -524,7 +524,7 @@ func queryUnescape(b []byte) (string, bool) {
 		out[j] = c
 		j++
 	}
-	return unsafe.String(unsafe.SliceData(out), j), true
+	return unsafe.String(unsafe.SliceData(out), j), true //nolint:gosec // audited: out is not written after this
 }
 
 // validEscapes reports whether url.QueryUnescape would accept b.

@@ -1,0 +1,569 @@
+// Command loadgen is the loopback load harness of BENCHMARKS.md: it starts
+// HTTP servers in turn, each in its own process on 127.0.0.1, and drives them
+// with the same concurrent POST load of documented Cofidis notifications,
+// each with its own merchantTransactionId:
+//
+//   - bare: a handler that only drains the body and answers 200;
+//   - library: cofidis.NewRouter, whose notification callback does nothing.
+//
+// It reports requests/s, p50/p99 latency and the server's CPU time per
+// request for each, and the library's throughput as a ratio of the bare
+// handler's. Run it from the repository root:
+//
+//	go run ./bench/loadgen
+//
+// Every run is bounded: a warm-up and a measured period per server and
+// round (-warmup, -duration), a number of rounds (-rounds; the order
+// alternates so that drift hurts both servers alike), a cap on the number of
+// requests (-max-requests), and server processes that exit on their own
+// after -server-lifetime. Traffic never leaves 127.0.0.1. Any answer but 200
+// stops the run with an error.
+//
+// The servers and the load generator are separate processes, so that each
+// has its own GOMAXPROCS (-server-procs, -client-procs): by default the
+// machine's CPUs are split between them, half each, so that the server
+// saturates its share and neither side starves the other. The client is a
+// minimal HTTP/1.1 writer and reader over keep-alive connections, much
+// cheaper per request than net/http's client, so that the server is the side
+// being measured.
+//
+// Two more modes help explain the gap (-modes): headers is the bare handler
+// answering as the library's rejections do (three headers and a status-text
+// body, the library's former 200 answer), and parse runs
+// cofidis.ParseRequest and then answers as the bare handler.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/bits"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cofidis-go/cofidis"
+)
+
+// base is the merchant's URL prefix; only its path matters on loopback.
+const base = "https://shop.example/payments"
+
+func main() {
+	serve := flag.String("serve", "", "internal: run a server in this mode and print its address")
+	modes := flag.String("modes", "bare,library", "servers to measure, in order: bare, library, and for diagnosis\n"+
+		"headers (bare, answering as the library does) and parse (cofidis.ParseRequest, then a bare 200)")
+	profile := flag.String("server-cpuprofile", "", "write each server's CPU profile to this prefix + mode + .prof")
+	lifetime := flag.Duration("server-lifetime", 2*time.Minute, "a server process exits after this long, whatever happens")
+	duration := flag.Duration("duration", 5*time.Second, "measured period per server and round")
+	warmup := flag.Duration("warmup", time.Second, "unmeasured warm-up per server and round")
+	conns := flag.Int("conns", 32, "concurrent keep-alive connections")
+	maxRequests := flag.Int64("max-requests", 10_000_000, "stop a measured period after this many requests")
+	rounds := flag.Int("rounds", 3, "how many times to measure each server; the order alternates")
+	ids := flag.Int("ids", 4096, "distinct merchantTransactionId values cycled through")
+	serverProcs := flag.Int("server-procs", max(1, runtime.NumCPU()/2), "GOMAXPROCS of the server process")
+	clientProcs := flag.Int("client-procs", max(1, runtime.NumCPU()-runtime.NumCPU()/2), "GOMAXPROCS of the load generator")
+	flag.Parse()
+
+	if *serve != "" {
+		if err := runServer(*serve, *lifetime, *profile); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	runtime.GOMAXPROCS(*clientProcs)
+	cfg := loadConfig{
+		duration: *duration, warmup: *warmup, conns: *conns, maxRequests: *maxRequests,
+		ids: *ids, serverProcs: *serverProcs, lifetime: *lifetime, profile: *profile,
+	}
+	if err := run(cfg, strings.Split(*modes, ","), *rounds); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+type loadConfig struct {
+	duration, warmup, lifetime time.Duration
+	conns, ids, serverProcs    int
+	maxRequests                int64
+	profile                    string
+}
+
+func run(cfg loadConfig, modes []string, rounds int) error {
+	if rounds < 1 || cfg.conns < 1 || cfg.ids < 1 || cfg.duration <= 0 {
+		return errors.New("-rounds, -conns, -ids and -duration must be positive")
+	}
+	for _, m := range modes {
+		if _, err := handler(m); err != nil {
+			return err
+		}
+	}
+	host, _ := os.Hostname()
+	fmt.Printf("loadgen: %s, %s/%s, %d CPUs (%s); server GOMAXPROCS=%d, client GOMAXPROCS=%d\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), host, cfg.serverProcs, runtime.GOMAXPROCS(0))
+	fmt.Printf("loadgen: %d connections, warm-up %s, measured %s per server, %d round(s), %d distinct transactions\n\n",
+		cfg.conns, cfg.warmup, cfg.duration, rounds, cfg.ids)
+
+	results := map[string][]result{}
+	for round := 1; round <= rounds; round++ {
+		order := slices.Clone(modes)
+		if round%2 == 0 {
+			slices.Reverse(order) // so that drift hurts every server alike
+		}
+		for _, mode := range order {
+			res, err := measure(mode, cfg)
+			if err != nil {
+				return fmt.Errorf("%s: %w", mode, err)
+			}
+			fmt.Printf("round %d  %-8s %s\n", round, mode, res)
+			results[mode] = append(results[mode], res)
+		}
+	}
+	fmt.Println("\nall rounds:")
+	for _, mode := range modes {
+		fmt.Printf("%-8s %s\n", mode, merge(results[mode]))
+	}
+	if len(results["bare"]) == 0 || len(results["library"]) == 0 {
+		return nil
+	}
+	bare, lib := merge(results["bare"]), merge(results["library"])
+	var perRound []string
+	for i := range results["bare"] {
+		perRound = append(perRound, fmt.Sprintf("%.2f", results["library"][i].rps()/results["bare"][i].rps()))
+	}
+	fmt.Printf("\nlibrary/bare requests/s by round: %s\n", strings.Join(perRound, " "))
+	ratio := lib.rps() / bare.rps()
+	verdict := "meets"
+	if ratio < 0.90 {
+		verdict = "misses"
+	}
+	fmt.Printf("\nlibrary/bare requests/s: %.3f (%s the 0.90 target); p50 %.2fx, p99 %.2fx\n",
+		ratio, verdict, float64(lib.hist.quantile(0.50))/float64(bare.hist.quantile(0.50)),
+		float64(lib.hist.quantile(0.99))/float64(bare.hist.quantile(0.99)))
+	if bare.cpuPerRequest() > 0 && lib.cpuPerRequest() > 0 {
+		fmt.Printf("library/bare server CPU per request: %.3f\n", float64(lib.cpuPerRequest())/float64(bare.cpuPerRequest()))
+	}
+	return nil
+}
+
+// measure starts a server process in the given mode, warms it up, then
+// measures it.
+func measure(mode string, cfg loadConfig) (result, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.lifetime)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, self, "-serve", mode, //nolint:gosec // this very program, as a server "-server-lifetime", cfg.lifetime.String(),
+		"-server-cpuprofile", cfg.profile)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(cfg.serverProcs))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return result{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return result{}, err
+	}
+	defer func() {
+		// Only the process started here, by its handle: asked to stop (so
+		// that it writes its profile), then killed if it lingers.
+		_ = cmd.Process.Signal(os.Interrupt)
+		t := time.AfterFunc(5*time.Second, func() { _ = cmd.Process.Kill() })
+		_ = cmd.Wait()
+		t.Stop()
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return result{}, fmt.Errorf("server did not start: %w", err)
+	}
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
+	if !ok {
+		return result{}, fmt.Errorf("unexpected server output %q", line)
+	}
+	reqs, err := requests(addr, cfg.ids)
+	if err != nil {
+		return result{}, err
+	}
+	if cfg.warmup > 0 {
+		if _, err := load(addr, reqs, cfg.conns, cfg.warmup, cfg.maxRequests); err != nil {
+			return result{}, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	srv0, ok1 := cpuTime(strconv.Itoa(cmd.Process.Pid))
+	cli0, ok2 := cpuTime("self")
+	res, err := load(addr, reqs, cfg.conns, cfg.duration, cfg.maxRequests)
+	srv1, ok3 := cpuTime(strconv.Itoa(cmd.Process.Pid))
+	cli1, ok4 := cpuTime("self")
+	if ok1 && ok2 && ok3 && ok4 {
+		res.serverCPU, res.clientCPU = srv1-srv0, cli1-cli0
+	}
+	return res, err
+}
+
+// cpuTime returns the user and system CPU time of a process from
+// /proc/<pid>/stat (Linux), or false elsewhere.
+func cpuTime(pid string) (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat") //nolint:gosec // a pid or "self", from this program
+	if err != nil {
+		return 0, false
+	}
+	// The fields after the command name, which is in parentheses: state is
+	// field 3, utime 14 and stime 15, in clock ticks (USER_HZ, 100 on Linux).
+	_, rest, ok := bytes.Cut(b, []byte(") "))
+	f := strings.Fields(string(rest))
+	if !ok || len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * (time.Second / 100), true
+}
+
+// requests builds the raw HTTP/1.1 requests: the documentation's example
+// notification, each with its own merchantTransactionId.
+func requests(addr string, n int) ([][]byte, error) {
+	urls, err := cofidis.NewURLs(base)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(urls.Get(cofidis.EndpointNotificationPending))
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, n)
+	for i := range out {
+		key := fmt.Sprintf("{\n\"merchantCountry\": \"fr\",\n\"providerId\": \"providrid\",\n"+
+			"\"providerTransactionId\": null,\n\"merchantId\": \"020280098\",\n"+
+			"\"merchantTransactionId\": \"LG%08d\",\n\"merchantTransactionDate\": \"20260227\"\n}", i)
+		body := url.Values{
+			cofidis.FieldTransactionKey:    {key},
+			cofidis.FieldTransactionStatus: {"pending"},
+			cofidis.FieldSubState:          {"signed"},
+		}.Encode()
+		out[i] = fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: cofidis-loadgen\r\n"+
+			"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s",
+			u.EscapedPath(), addr, len(body), body)
+	}
+	return out, nil
+}
+
+// load drives addr with conns connections for d, or until maxRequests.
+func load(addr string, reqs [][]byte, conns int, d time.Duration, maxRequests int64) (result, error) {
+	var (
+		wg       sync.WaitGroup
+		sent     atomic.Int64
+		mu       sync.Mutex
+		total    result
+		firstErr error
+	)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := worker(addr, reqs, c, deadline, &sent, maxRequests)
+			mu.Lock()
+			defer mu.Unlock()
+			total.add(res)
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}()
+	}
+	wg.Wait()
+	total.elapsed = time.Since(start)
+	if firstErr != nil {
+		return total, firstErr
+	}
+	if total.requests == 0 {
+		return total, errors.New("no request completed")
+	}
+	return total, nil
+}
+
+// worker sends requests one at a time over one keep-alive connection. Any
+// answer but 200 is an error: the harness must measure accepted callbacks.
+func worker(addr string, reqs [][]byte, offset int, deadline time.Time, sent *atomic.Int64, maxRequests int64) (result, error) {
+	var res result
+	d := net.Dialer{Timeout: 5 * time.Second}
+	conn, err := d.DialContext(context.Background(), "tcp", addr)
+	if err != nil {
+		return res, err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(deadline.Add(10 * time.Second)); err != nil {
+		return res, err
+	}
+	br := bufio.NewReaderSize(conn, 4096)
+	for i := offset; time.Now().Before(deadline) && sent.Add(1) <= maxRequests; i++ {
+		t0 := time.Now()
+		if _, err := conn.Write(reqs[i%len(reqs)]); err != nil {
+			return res, err
+		}
+		status, err := readResponse(br)
+		if err != nil {
+			return res, err
+		}
+		if status != http.StatusOK {
+			return res, fmt.Errorf("answer %d, want 200", status)
+		}
+		res.hist.record(time.Since(t0))
+		res.requests++
+	}
+	return res, nil
+}
+
+// readResponse reads one HTTP/1.1 response with a Content-Length and
+// returns its status code.
+func readResponse(br *bufio.Reader) (int, error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	// "HTTP/1.1 200 OK\r\n"
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return 0, fmt.Errorf("malformed status line %q", line)
+	}
+	status, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, fmt.Errorf("malformed status line %q", line)
+	}
+	length := -1
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return 0, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			break
+		}
+		name, value, _ := bytes.Cut(line, []byte{':'})
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			length, err = strconv.Atoi(string(bytes.TrimSpace(value)))
+			if err != nil {
+				return 0, fmt.Errorf("malformed Content-Length %q", value)
+			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")), bytes.EqualFold(name, []byte("Connection")):
+			return 0, fmt.Errorf("unsupported response header %q", line)
+		}
+	}
+	if length < 0 {
+		return 0, errors.New("response without Content-Length")
+	}
+	if _, err := br.Discard(length); err != nil {
+		return 0, err
+	}
+	return status, nil
+}
+
+// runServer serves one mode on 127.0.0.1 until killed or lifetime ends.
+func runServer(mode string, lifetime time.Duration, profile string) error {
+	h, err := handler(mode)
+	if err != nil {
+		return err
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       30 * time.Second,
+	}
+	time.AfterFunc(lifetime, func() { os.Exit(2) })
+	if profile != "" {
+		f, err := os.Create(profile + mode + ".prof") //nolint:gosec // the operator's -server-cpuprofile
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
+	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt)
+	go func() {
+		<-stop
+		_ = srv.Close()
+	}()
+	fmt.Printf("listening %s\n", ln.Addr())
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// handler returns the server of a mode.
+func handler(mode string) (http.Handler, error) {
+	switch mode {
+	case "bare":
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusOK)
+		}), nil
+	case "headers":
+		// The bare handler answering with the library's headers and body.
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			h := w.Header()
+			h.Set("Content-Type", "text/plain; charset=utf-8")
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusOK)
+			_, _ = io.WriteString(w, "OK\n")
+		}), nil
+	case "parse":
+		// The library's parse layer alone, answering as the bare handler.
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := cofidis.ParseRequest(r); err != nil {
+				w.WriteHeader(cofidis.HTTPStatus(err))
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		}), nil
+	case "library":
+		urls, err := cofidis.NewURLs(base)
+		if err != nil {
+			return nil, err
+		}
+		return cofidis.NewRouter(urls,
+			func(http.ResponseWriter, *http.Request, cofidis.Event) error { return nil },
+			func(context.Context, cofidis.Event) error { return nil },
+		)
+	}
+	return nil, fmt.Errorf("unknown mode %q: want bare, library, headers or parse", mode)
+}
+
+// result is what one or more load periods measured.
+type result struct {
+	requests int64
+	elapsed  time.Duration
+	hist     histogram
+	// serverCPU and clientCPU are the CPU time (user and system) each
+	// process used while measured; zero where /proc is unavailable.
+	serverCPU, clientCPU time.Duration
+}
+
+func (r *result) add(o result) {
+	r.requests += o.requests
+	r.elapsed += o.elapsed
+	r.serverCPU += o.serverCPU
+	r.clientCPU += o.clientCPU
+	r.hist.merge(&o.hist)
+}
+
+func (r result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
+
+// cpuPerRequest is the server's CPU time per request, or 0 if unknown.
+func (r result) cpuPerRequest() time.Duration {
+	if r.requests == 0 {
+		return 0
+	}
+	return r.serverCPU / time.Duration(r.requests)
+}
+
+func (r result) String() string {
+	cpu := "CPU n/a"
+	if r.serverCPU > 0 {
+		cpu = fmt.Sprintf("server %.2f CPUs, %5.1fµs CPU/req; client %.2f CPUs",
+			r.serverCPU.Seconds()/r.elapsed.Seconds(), float64(r.cpuPerRequest())/1e3,
+			r.clientCPU.Seconds()/r.elapsed.Seconds())
+	}
+	return fmt.Sprintf("%8.0f req/s  p50 %7s  p99 %7s  %s  (%d requests in %s)",
+		r.rps(), r.hist.quantile(0.50).Round(time.Microsecond), r.hist.quantile(0.99).Round(time.Microsecond),
+		cpu, r.requests, r.elapsed.Round(time.Millisecond))
+}
+
+// merge sums rounds: requests over the total measured time.
+func merge(rs []result) result {
+	var m result
+	for _, r := range rs {
+		m.add(r)
+	}
+	return m
+}
+
+// histogram records latencies in buckets of 1/16 of a power of two (about
+// 4% wide), so that memory stays fixed however long the run.
+type histogram struct {
+	counts [64 * subBuckets]int64
+}
+
+const subBuckets = 16
+
+func bucketOf(ns int64) int {
+	if ns < subBuckets {
+		return int(max(ns, 0))
+	}
+	exp := bits.Len64(uint64(ns)) - 5 // keep the 5 leading bits: 1 + 4 for the sub-bucket
+	return (exp+1)*subBuckets + int(ns>>exp) - subBuckets
+}
+
+// bucketUpper is the largest latency bucket b holds.
+func bucketUpper(b int) time.Duration {
+	if b < subBuckets {
+		return time.Duration(b)
+	}
+	exp := b/subBuckets - 1
+	mant := int64(b%subBuckets + subBuckets)
+	return time.Duration((mant+1)<<exp - 1)
+}
+
+func (h *histogram) record(d time.Duration) { h.counts[bucketOf(int64(d))]++ }
+
+func (h *histogram) merge(o *histogram) {
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+}
+
+// quantile returns the upper bound of the bucket holding quantile q.
+func (h *histogram) quantile(q float64) time.Duration {
+	var total int64
+	for _, c := range h.counts {
+		total += c
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := int64(math.Ceil(q * float64(total)))
+	var seen int64
+	for i, c := range h.counts {
+		if seen += c; seen >= rank {
+			return bucketUpper(i)
+		}
+	}
+	return bucketUpper(len(h.counts) - 1)
+}

@@ -54,7 +54,8 @@
 // failed callback). Neither the source allowlist nor a failed verification
 // stops a redirect: it is delivered with Verified false.
 //
-// Response bodies hold only the status text, never a part of the request.
+// The 200 acknowledgement has an empty body; other answers hold only the
+// status text, never a part of the request.
 //
 // # Duplicates, ordering and several replicas
 //

@@ -304,6 +304,12 @@ func equalFoldASCII(a, b string) bool {
 // writeStatus answers with a status code and its standard text, never
 // anything from the request.
 func writeStatus(w http.ResponseWriter, code int) {
+	if code == http.StatusOK {
+		// The acknowledgement Cofidis' servers get: nothing to render or
+		// sniff, so no body and no extra headers (Content-Length: 0).
+		w.WriteHeader(code)
+		return
+	}
 	// Header.Set would allocate one slice per value: share one array, under
 	// keys already in canonical form.
 	vals := [...]string{"text/plain; charset=utf-8", "nosniff", "no-store"}

@@ -138,7 +138,7 @@ func TestFaultCallback(t *testing.T) {
 
 			w := hostileServe(t, h, faultRequest(t.Context()))
 			require.Equal(t, tt.want.status, w.Code)
-			assert.Equal(t, http.StatusText(tt.want.status)+"\n", w.Body.String(), "no detail of the failure in the answer")
+			assert.Equal(t, answerBody(tt.want.status), w.Body.String(), "no detail of the failure in the answer")
 
 			rec := faultLogRecord(t, &log, tt.want.msg)
 			assert.Equal(t, tt.want.level, rec["level"])
@@ -362,7 +362,7 @@ func TestFaultVerifier(t *testing.T) {
 			w := hostileServe(t, h, faultRequest(ctx))
 			assert.Less(t, time.Since(start), 5*time.Second, "the verifier's time must be bounded")
 			require.Equal(t, tt.status, w.Code)
-			assert.Equal(t, http.StatusText(tt.status)+"\n", w.Body.String())
+			assert.Equal(t, answerBody(tt.status), w.Body.String())
 			assert.Zero(t, calls.Load(), "nothing is dispatched without a verification")
 
 			rec := faultLogRecord(t, &log, rejected)
@@ -679,7 +679,7 @@ func TestFaultStore(t *testing.T) {
 			w := hostileServe(t, h, faultRequest(ctx))
 			assert.Less(t, time.Since(start), 5*time.Second)
 			require.Equal(t, tt.status, w.Code)
-			assert.Equal(t, http.StatusText(tt.status)+"\n", w.Body.String())
+			assert.Equal(t, answerBody(tt.status), w.Body.String())
 			assert.Equal(t, tt.calls, calls.Load(), "the callback runs only with a claim")
 			assert.Equal(t, []cofidis.Outcome{tt.outcome}, outcomes)
 

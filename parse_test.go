@@ -94,6 +94,15 @@ func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
 }
 
 // quietLogger keeps expected rejections out of the test output.
+// answerBody is what the handlers write for a status: nothing for the 200
+// acknowledgement, the status text otherwise.
+func answerBody(code int) string {
+	if code == http.StatusOK {
+		return ""
+	}
+	return http.StatusText(code) + "\n"
+}
+
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // readRequestBody reads a golden body from testdata/requests.

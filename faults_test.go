@@ -617,6 +617,18 @@ func TestFaultStore(t *testing.T) {
 			status:   503, msg: rejected, level: "ERROR", error: unavailable, outcome: cofidis.OutcomeStoreFailed,
 		},
 		{
+			name: "claim gets a deadline of its own when the request has none",
+			store: &faultStore{claim: func(ctx context.Context) (cofidis.ClaimResult, error) {
+				if _, ok := ctx.Deadline(); !ok {
+					// Without a deadline, a hung store would hold the request
+					// for ever; granting the claim here makes that visible.
+					return cofidis.ClaimResult{State: cofidis.Claimed, Token: "t"}, nil
+				}
+				return cofidis.ClaimResult{}, errStoreDown
+			}},
+			status: 503, msg: rejected, level: "ERROR", error: unavailable, outcome: cofidis.OutcomeStoreFailed,
+		},
+		{
 			name: "claim answers an impossible state",
 			store: &faultStore{claim: func(context.Context) (cofidis.ClaimResult, error) {
 				return cofidis.ClaimResult{State: cofidis.Unclaimed}, nil

@@ -360,9 +360,9 @@ func (rc *receiver) observe(ctx context.Context, ev Event, o Outcome) {
 	}
 }
 
-// settleTimeout bounds one Complete or Release call. They run on a context
-// detached from the request: a client that hung up must not leave the claim
-// held until its lease ends.
+// settleTimeout bounds one call to the Store. Complete and Release run on a
+// context detached from the request: a client that hung up must not leave
+// the claim held until its lease ends.
 const settleTimeout = 5 * time.Second
 
 // completeAttempts is how often Complete is tried after a successful
@@ -624,8 +624,14 @@ func (s recoveringStore) recovered(ctx context.Context, method string, err *erro
 	*err = fmt.Errorf("store %s panicked: %v", method, v)
 }
 
+// Claim and Peek run before dispatch, on the request's context: a hung
+// store must not hold the request (and the sender) until the client gives
+// up, so they are bounded like Complete and Release; the deadline turns into
+// the 503 of a store failure.
 func (s recoveringStore) Claim(ctx context.Context, key ActionKey, lease time.Duration) (_ ClaimResult, err error) {
 	defer s.recovered(ctx, "Claim", &err)
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
 	return s.Store.Claim(ctx, key, lease)
 }
 
@@ -641,5 +647,7 @@ func (s recoveringStore) Release(ctx context.Context, key ActionKey, token strin
 
 func (s recoveringStore) Peek(ctx context.Context, key ActionKey) (_ ClaimResult, err error) {
 	defer s.recovered(ctx, "Peek", &err)
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
 	return s.Store.Peek(ctx, key)
 }

@@ -100,7 +100,10 @@ type Router struct {
 // Route is one distinct path of the URL set, for routers that register
 // handlers path by path (chi, gin, echo…).
 type Route struct {
-	// Path is the URL path, as it appears in the URL (escaped form).
+	// Path is the URL path, as it appears in the URL (escaped form). It is
+	// meant to be registered verbatim: routers with a pattern syntax (chi's
+	// {param}, gin's and echo's :param and *wildcard) would read such
+	// characters as parameters, so keep them out of the URLs' paths.
 	Path string
 	// Endpoints lists the technicalData URLs sharing this path.
 	Endpoints EndpointSet

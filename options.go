@@ -193,7 +193,10 @@ func WithVerifier(v Verifier) Option {
 	}
 }
 
-// WithVerifyTimeout bounds each Verifier call (default DefaultVerifyTimeout).
+// WithVerifyTimeout bounds each Verifier call (default DefaultVerifyTimeout)
+// through its context: a Verifier must pass that context on to its getStatus
+// request, since one that ignores it holds the request as long as it runs.
+// Keep it short for redirects: a customer is waiting for the page.
 func WithVerifyTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {

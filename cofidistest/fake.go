@@ -1,6 +1,7 @@
 package cofidistest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -142,18 +143,20 @@ func (f Fake) Play(ctx context.Context, j Journey) ([]Delivery, error) {
 	out := make([]Delivery, len(posts))
 	if f.Concurrent {
 		var wg sync.WaitGroup
-		errs := make([]error, len(posts))
 		for i, p := range posts {
 			wg.Go(func() {
 				if err := sleep(ctx, p.s.Delay); err != nil {
-					out[i], errs[i] = f.failed(p.step, p.repeat, p.s, err), err
+					out[i] = f.failed(p.step, p.repeat, p.s, err)
 					return
 				}
 				out[i] = f.deliver(ctx, p.step, p.repeat, p.s)
-				errs[i] = out[i].Err
 			})
 		}
 		wg.Wait()
+		errs := make([]error, len(out))
+		for i, d := range out {
+			errs[i] = d.Err
+		}
 		return out, errors.Join(errs...)
 	}
 	for i, p := range posts {
@@ -217,7 +220,7 @@ func (f Fake) deliver(ctx context.Context, step, repeat int, s Step) Delivery {
 		return d
 	}
 	if f.Ledger != nil {
-		f.Ledger.Advance(s.Key, cofidis.ParseStatus(string(s.Status)))
+		f.Ledger.Advance(s.Key, s.Status)
 	}
 	var res *http.Response
 	if f.Handler != nil {
@@ -249,11 +252,7 @@ func (f Fake) deliver(ctx context.Context, step, repeat int, s Step) Delivery {
 
 // client returns the Client with redirect-following turned off.
 func (f Fake) client() *http.Client {
-	c := http.DefaultClient
-	if f.Client != nil {
-		c = f.Client
-	}
-	cc := *c
+	cc := *cmp.Or(f.Client, http.DefaultClient)
 	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &cc
 }

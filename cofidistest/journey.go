@@ -120,30 +120,26 @@ func Errored(key cofidis.TransactionKey) Journey {
 // one with "signed" (the only documented sub-state). An empty sub-state
 // posts a notification without the field.
 func PendingAccepted(key cofidis.TransactionKey, subStates ...cofidis.SubState) Journey {
-	j := pending(key, subStates)
-	j.Name = JourneyPendingAccepted
-	j.Steps = append(j.Steps, step(cofidis.EndpointNotificationPending, cofidis.StatusToConfirm, ""))
-	return j
+	return pending(JourneyPendingAccepted, key, subStates, cofidis.StatusToConfirm)
 }
 
 // PendingRefused is PendingAccepted with a final Refused on
 // notificationUrlPending.
 func PendingRefused(key cofidis.TransactionKey, subStates ...cofidis.SubState) Journey {
-	j := pending(key, subStates)
-	j.Name = JourneyPendingRefused
-	j.Steps = append(j.Steps, step(cofidis.EndpointNotificationPending, cofidis.StatusRefused, ""))
-	return j
+	return pending(JourneyPendingRefused, key, subStates, cofidis.StatusRefused)
 }
 
-func pending(key cofidis.TransactionKey, subStates []cofidis.SubState) Journey {
+// pending is a pending journey ending with final on notificationUrlPending.
+func pending(name string, key cofidis.TransactionKey, subStates []cofidis.SubState, final cofidis.Status) Journey {
 	if len(subStates) == 0 {
 		subStates = []cofidis.SubState{"", cofidis.SubStateSigned}
 	}
-	j := Journey{Key: key, Steps: []Step{step(cofidis.EndpointReturnOther, cofidis.StatusPending, "")}}
+	steps := []Step{step(cofidis.EndpointReturnOther, cofidis.StatusPending, "")}
 	for _, sub := range subStates {
-		j.Steps = append(j.Steps, step(cofidis.EndpointNotificationPending, cofidis.StatusPending, sub))
+		steps = append(steps, step(cofidis.EndpointNotificationPending, cofidis.StatusPending, sub))
 	}
-	return j
+	steps = append(steps, step(cofidis.EndpointNotificationPending, final, ""))
+	return Journey{Name: name, Key: key, Steps: steps}
 }
 
 // clone returns j with its own Steps.

@@ -1,6 +1,7 @@
 package cofidistest
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"time"
 	_ "time/tzdata" // NewKey must date keys in Paris on any machine
@@ -68,10 +69,10 @@ func NewKey(opts KeyOptions) cofidis.TransactionKey {
 		id = randomID(opts.Rand)
 	}
 	return cofidis.TransactionKey{
-		MerchantCountry:         or(opts.MerchantCountry, DefaultMerchantCountry),
-		ProviderID:              or(opts.ProviderID, DefaultProviderID),
+		MerchantCountry:         cmp.Or(opts.MerchantCountry, DefaultMerchantCountry),
+		ProviderID:              cmp.Or(opts.ProviderID, DefaultProviderID),
 		ProviderTransactionID:   cofidis.NullValue(),
-		MerchantID:              or(opts.MerchantID, DefaultMerchantID),
+		MerchantID:              cmp.Or(opts.MerchantID, DefaultMerchantID),
 		MerchantTransactionID:   id,
 		MerchantTransactionDate: date,
 	}
@@ -87,11 +88,4 @@ func randomID(r *rand.Rand) string {
 		b[i] = alphanumerics[intN(len(alphanumerics))]
 	}
 	return string(b)
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

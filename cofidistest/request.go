@@ -1,6 +1,7 @@
 package cofidistest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"maps"
@@ -157,11 +158,7 @@ func (r Request) KeyJSON() string {
 // server's POST (see Channel), then Header applied.
 func (r Request) Headers() http.Header {
 	h := http.Header{}
-	ct := r.ContentType
-	if ct == "" {
-		ct = ContentTypeForm
-	}
-	h.Set("Content-Type", ct)
+	h.Set("Content-Type", cmp.Or(r.ContentType, ContentTypeForm))
 	if r.channel() == cofidis.ChannelRedirect {
 		h.Set("Accept", BrowserAccept)
 		h.Set("Accept-Language", "fr-FR,fr;q=0.9,en;q=0.5")
@@ -199,12 +196,7 @@ func (r Request) channel() cofidis.Channel {
 	return cofidis.ChannelNotification
 }
 
-func (r Request) method() string {
-	if r.Method == "" {
-		return http.MethodPost
-	}
-	return r.Method
-}
+func (r Request) method() string { return cmp.Or(r.Method, http.MethodPost) }
 
 // URL returns the URL the request is posted to: urls' URL for Endpoint
 // ("" for EndpointUnknown).
@@ -227,9 +219,7 @@ func (r Request) httpRequest(ctx context.Context, urls cofidis.URLs) *http.Reque
 	}
 	req := httptest.NewRequestWithContext(ctx, r.method(), target, strings.NewReader(r.Body()))
 	req.Header = r.Headers()
-	if r.RemoteAddr != "" {
-		req.RemoteAddr = r.RemoteAddr
-	}
+	req.RemoteAddr = cmp.Or(r.RemoteAddr, DefaultRemoteAddr)
 	return req
 }
 

@@ -59,6 +59,7 @@ import (
 	"time"
 
 	"github.com/cofidis-go/cofidis"
+	"github.com/cofidis-go/cofidis/cofidistest"
 )
 
 // base is the merchant's URL prefix; only its path matters on loopback.
@@ -171,8 +172,8 @@ func measure(mode string, cfg loadConfig) (result, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.lifetime)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, self, "-serve", mode, //nolint:gosec // this very program, as a server "-server-lifetime", cfg.lifetime.String(),
-		"-server-cpuprofile", cfg.profile)
+	cmd := exec.CommandContext(ctx, self, "-serve", mode, //nolint:gosec // this very program, as a server
+		"-server-lifetime", cfg.lifetime.String(), "-server-cpuprofile", cfg.profile)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(cfg.serverProcs))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -253,17 +254,16 @@ func requests(addr string, n int) ([][]byte, error) {
 	}
 	out := make([][]byte, n)
 	for i := range out {
-		key := fmt.Sprintf("{\n\"merchantCountry\": \"fr\",\n\"providerId\": \"providrid\",\n"+
-			"\"providerTransactionId\": null,\n\"merchantId\": \"020280098\",\n"+
-			"\"merchantTransactionId\": \"LG%08d\",\n\"merchantTransactionDate\": \"20260227\"\n}", i)
+		key := cofidistest.NewKey(cofidistest.KeyOptions{MerchantTransactionID: fmt.Sprintf("LG%08d", i)})
+		key.MerchantTransactionDate = "20260227" // the documentation's example
 		body := url.Values{
-			cofidis.FieldTransactionKey:    {key},
+			cofidis.FieldTransactionKey:    {cofidistest.Request{Key: key, MultilineJSON: true}.KeyJSON()},
 			cofidis.FieldTransactionStatus: {"pending"},
 			cofidis.FieldSubState:          {"signed"},
 		}.Encode()
 		out[i] = fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: cofidis-loadgen\r\n"+
-			"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s",
-			u.EscapedPath(), addr, len(body), body)
+			"Content-Type: %s\r\nContent-Length: %d\r\n\r\n%s",
+			u.EscapedPath(), addr, cofidistest.ContentTypeForm, len(body), body)
 	}
 	return out, nil
 }

@@ -59,13 +59,7 @@ func (k *keyFlags) key(now time.Time) (cofidis.TransactionKey, error) {
 	if k.providerTxIDSet && k.omitProviderTxID {
 		return cofidis.TransactionKey{}, usagef("-provider-transaction-id and -omit-provider-transaction-id exclude each other")
 	}
-	key := cofidistest.NewKey(cofidistest.KeyOptions{
-		MerchantCountry:       k.country,
-		ProviderID:            k.providerID,
-		MerchantID:            k.merchantID,
-		MerchantTransactionID: k.id,
-		Now:                   now,
-	})
+	key := cofidistest.NewKey(cofidistest.KeyOptions{MerchantTransactionID: k.id, Now: now})
 	// Empty flags are sent empty, not replaced by NewKey's defaults.
 	key.MerchantCountry, key.ProviderID, key.MerchantID = k.country, k.providerID, k.merchantID
 	if k.date != "" {

@@ -156,7 +156,7 @@ func listen(ctx context.Context, e env, addr, base string) error {
 	}
 
 	srv := &http.Server{
-		Handler:           logUnknownPaths(rt, urls, logger),
+		Handler:           rt, // unknown paths are logged by the Router itself (404)
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -190,19 +190,4 @@ func serverClosed(err error) error {
 		return nil
 	}
 	return err
-}
-
-// logUnknownPaths logs the requests that match none of the five URLs (the
-// Router answers them 404 without logging), since a wrong path is the most
-// common mistake when wiring Cofidis to a development server.
-func logUnknownPaths(next http.Handler, urls cofidis.URLs, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if urls.Match(r.URL.EscapedPath(), r.URL.Query()).Len() == 0 {
-			logger.LogAttrs(r.Context(), slog.LevelWarn, "cofidis listen: request rejected",
-				slog.String("path", r.URL.Path),
-				slog.Int("status", http.StatusNotFound),
-				slog.String("error", "the path and query match none of the five URLs"))
-		}
-		next.ServeHTTP(w, r)
-	})
 }

@@ -108,7 +108,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "cofidis help: unknown command %q (run 'cofidis -h')\n", args[1])
 			return exitUsage
 		}
-		printUsage(stdout, c, newFlagSet(c))
+		fs, _ := newFlagSet(c)
+		printUsage(stdout, c, fs)
 		return exitOK
 	}
 	c, ok := lookup(args[0])
@@ -116,9 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cofidis: unknown command %q (run 'cofidis -h')\n", args[0])
 		return exitUsage
 	}
-	fs := flag.NewFlagSet("cofidis "+c.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are reported in one line below
-	exec := c.setup(fs)
+	fs, exec := newFlagSet(c)
 	err := fs.Parse(args[1:])
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		err = &usageError{msg: err.Error()} // unknown flag, bad value
@@ -145,10 +144,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func newFlagSet(c command) *flag.FlagSet {
+// newFlagSet declares c's flags; errors are reported by run, in one line.
+func newFlagSet(c command) (*flag.FlagSet, func(context.Context, env) error) {
 	fs := flag.NewFlagSet("cofidis "+c.name, flag.ContinueOnError)
-	c.setup(fs)
-	return fs
+	fs.SetOutput(io.Discard)
+	return fs, c.setup(fs)
 }
 
 func printUsage(w io.Writer, c command, fs *flag.FlagSet) {

@@ -451,7 +451,7 @@ func TestListen(t *testing.T) {
 		t.Errorf("exit %d after cancel, want 0; stderr:\n%s", code, stderr.String())
 	}
 	logs := stderr.String()
-	for _, want := range []string{"repeated field", "status=400", "match none of the five URLs", "status=404", "shutting down"} {
+	for _, want := range []string{"repeated field", "status=400", "none of the five URLs", "status=404", "shutting down"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, logs)
 		}

@@ -68,9 +68,7 @@ answer is 2xx or 3xx, 1 otherwise.
 				if err != nil {
 					return err
 				}
-				if query.values != nil {
-					urls = urls.WithQueryValues(query.values)
-				}
+				urls = urls.WithQueryValues(query.values)
 				fake := cofidistest.Fake{
 					URLs:                urls,
 					Client:              &http.Client{Timeout: *timeout},

@@ -36,12 +36,7 @@ reason and exit status 1.
 				if err != nil {
 					return err
 				}
-				if query.values != nil {
-					urls = urls.WithQueryValues(query.values)
-					if err := urls.Validate(opts...); err != nil {
-						return err
-					}
-				}
+				urls = urls.WithQueryValues(query.values) // appending encoded pairs keeps a valid set valid
 				enc := json.NewEncoder(e.stdout)
 				enc.SetEscapeHTML(false) // keep & readable in query strings
 				enc.SetIndent("", "  ")

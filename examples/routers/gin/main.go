@@ -3,13 +3,7 @@
 package main
 
 import (
-	"context"
-	"flag"
-	"log"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/cofidis-go/cofidis"
 	"github.com/cofidis-go/cofidis/examples/routers/shop"
@@ -17,18 +11,8 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
-	flag.Parse()
 	gin.SetMode(gin.ReleaseMode)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	rt, err := shop.NewRouter(shop.OnRedirect, shop.OnNotification)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := shop.Serve(ctx, *addr, newHandler(rt)); err != nil {
-		log.Fatal(err)
-	}
+	shop.Main(newHandler)
 }
 
 // newHandler mounts the receiver next to the shop's own pages.
@@ -40,7 +24,7 @@ func newHandler(rt *cofidis.Router) http.Handler {
 		g.Any(route.Path, gin.WrapH(route.Handler))
 	}
 	g.GET("/orders/:id", func(c *gin.Context) {
-		c.String(http.StatusOK, "order %s\n", c.Param("id"))
+		shop.OrderPage(c.Writer, c.Param("id"))
 	})
 	return g
 }

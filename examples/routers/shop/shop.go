@@ -6,10 +6,15 @@ package shop
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/cofidis-go/cofidis"
@@ -56,6 +61,23 @@ func OrderPage(w http.ResponseWriter, id string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	fmt.Fprintf(w, "order %s\n", id)
+}
+
+// Main is the main function of every router example: it parses -addr,
+// builds the receiver with OnRedirect and OnNotification, mounts it with
+// mount and serves until SIGINT or SIGTERM.
+func Main(mount func(*cofidis.Router) http.Handler) {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rt, err := NewRouter(OnRedirect, OnNotification)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := Serve(ctx, *addr, mount(rt)); err != nil {
+		log.Fatal(err)
+	}
 }
 
 // Serve runs h on addr until ctx ends, then shuts down gracefully.

@@ -154,11 +154,10 @@ func NewRouter(urls URLs, onRedirect RedirectFunc, onNotification NotificationFu
 			rt.byPath[key] = h
 			rt.routes = append(rt.routes, Route{Path: path, Handler: h})
 		}
-		h.targets = append(h.targets, target{endpoint: e, query: u.Query()})
+		q := u.Query()
+		h.targets = append(h.targets, target{endpoint: e, query: q})
 		h.all = h.all.Add(e)
-		if len(u.Query()) > 0 {
-			h.needQuery = true
-		}
+		h.needQuery = h.needQuery || len(q) > 0
 	}
 	for i := range rt.routes {
 		rt.routes[i].Endpoints = rt.routes[i].Handler.(*routeHandler).all
@@ -246,7 +245,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		set = 0
 		q := r.URL.Query()
 		for _, t := range h.targets {
-			if hasAll(q, t.query) {
+			if queryContains(q, t.query) {
 				set = set.Add(t.endpoint)
 			}
 		}
@@ -270,26 +269,6 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.router.notify.serve(w, r, set, inferred)
-}
-
-// hasAll reports whether q carries every value of want.
-func hasAll(q, want url.Values) bool {
-	for k, vs := range want {
-		have := q[k]
-		for _, v := range vs {
-			found := false
-			for _, hv := range have {
-				if hv == v {
-					found = true
-					break
-				}
-			}
-			if !found {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // onlyChannel keeps the members of set that belong to channel ch.

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -163,7 +164,7 @@ func (rc *receiver) decode(r *http.Request, ch Channel, set EndpointSet, inferre
 		RemoteAddr:      addr,
 		ReceivedAt:      received,
 	}
-	ev.Unexpected = set.Len() > 0 && cb.Status.Known() && !set.Expects(cb.Status)
+	ev.Unexpected = set.Len() > 0 && !set.Expects(cb.Status)
 	return ev, nil
 }
 
@@ -195,9 +196,7 @@ func (rc *receiver) verify(ctx context.Context, ev *Event) error {
 func (rc *receiver) currentStatus(ctx context.Context, key TransactionKey) (st Status, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			if e, ok := v.(error); ok && errors.Is(e, http.ErrAbortHandler) {
-				panic(v)
-			}
+			repanicAbort(v)
 			rc.cfg.logger.LogAttrs(ctx, slog.LevelError, "cofidis: verifier panicked",
 				slog.String("transaction", key.ID().String()),
 				slog.String("panic", fmt.Sprint(v)),
@@ -208,16 +207,18 @@ func (rc *receiver) currentStatus(ctx context.Context, key TransactionKey) (st S
 	return rc.cfg.verifier.CurrentStatus(ctx, key)
 }
 
-// rejected logs a refused request and calls the OnError hook.
-func (rc *receiver) rejected(r *http.Request, ch Channel, err error) {
+// rejected logs a refused request and calls the OnError hook. It returns
+// the status to answer with.
+func (rc *receiver) rejected(r *http.Request, ch Channel, err error) int {
+	status := HTTPStatus(err)
 	level := slog.LevelWarn
-	if HTTPStatus(err) >= 500 {
+	if status >= 500 {
 		level = slog.LevelError
 	}
 	attrs := []slog.Attr{
 		slog.String("channel", ch.String()),
 		slog.String("path", r.URL.Path),
-		slog.Int("status", HTTPStatus(err)),
+		slog.Int("status", status),
 		slog.String("error", err.Error()),
 	}
 	// A 5xx is our side's failure (verifier, store): its cause comes from
@@ -230,6 +231,23 @@ func (rc *receiver) rejected(r *http.Request, ch Channel, err error) {
 	if rc.cfg.onError != nil {
 		rc.cfg.onError(r, err)
 	}
+	return status
+}
+
+// callbackFailed logs a callback's failure, with the stack of a panic, and
+// reports it to the OnError hook as the *Error it returns.
+func (rc *receiver) callbackFailed(r *http.Request, ev Event, err error, msg string) *Error {
+	attrs := []slog.Attr{slog.Any("event", ev), slog.String("error", err.Error())}
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		attrs = append(attrs, slog.String("stack", string(pe.Stack)))
+	}
+	rc.cfg.logger.LogAttrs(r.Context(), slog.LevelError, msg, attrs...)
+	cbErr := wrapError(ErrCallback, "", "the callback failed", err)
+	if rc.cfg.onError != nil {
+		rc.cfg.onError(r, cbErr)
+	}
+	return cbErr
 }
 
 // PanicError is the error a recovered callback panic becomes. It wraps
@@ -249,13 +267,21 @@ func (p *PanicError) Error() string {
 // Unwrap returns ErrCallback.
 func (p *PanicError) Unwrap() error { return ErrCallback }
 
-// recovered turns a recovered panic value into a *PanicError. http.ErrAbortHandler
-// is re-panicked: it is the documented way to abort a response.
-func recovered(v any) error {
+// catchPanic, deferred, turns a callback's panic into a *PanicError in
+// *err. http.ErrAbortHandler is re-panicked: it is the documented way to
+// abort a response.
+func catchPanic(err *error) {
+	if v := recover(); v != nil {
+		repanicAbort(v)
+		*err = &PanicError{Value: v, Stack: debug.Stack()}
+	}
+}
+
+// repanicAbort re-panics http.ErrAbortHandler, which no recover may swallow.
+func repanicAbort(v any) {
 	if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 		panic(v)
 	}
-	return &PanicError{Value: v, Stack: debug.Stack()}
 }
 
 // isBrowser tells a browser's navigation from a server-to-server POST, for
@@ -266,39 +292,11 @@ func isBrowser(r *http.Request) bool {
 		return true
 	}
 	for _, a := range h.Values("Accept") {
-		if containsFold(a, "text/html") {
+		if strings.Contains(strings.ToLower(a), "text/html") {
 			return true
 		}
 	}
 	return false
-}
-
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if equalFoldASCII(s[i:i+len(sub)], sub) {
-			return true
-		}
-	}
-	return false
-}
-
-func equalFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // writeStatus answers with a status code and its standard text, never
@@ -325,8 +323,6 @@ func writeStatus(w http.ResponseWriter, code int) {
 // for the statuses the handlers use.
 func statusBody(code int) string {
 	switch code {
-	case http.StatusOK:
-		return "OK\n"
 	case http.StatusBadRequest:
 		return "Bad Request\n"
 	case http.StatusForbidden:

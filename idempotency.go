@@ -616,9 +616,7 @@ func (s recoveringStore) recovered(ctx context.Context, method string, err *erro
 	if v == nil {
 		return
 	}
-	if e, ok := v.(error); ok && errors.Is(e, http.ErrAbortHandler) {
-		panic(v)
-	}
+	repanicAbort(v)
 	s.logger.LogAttrs(ctx, slog.LevelError, "cofidis: store panicked",
 		slog.String("method", method), slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
 	*err = fmt.Errorf("store %s panicked: %v", method, v)

@@ -82,11 +82,7 @@ func superseded(claimed, verified Status) bool {
 
 // dispatch calls the callback, turning a panic into an error.
 func (h *NotificationHandler) dispatch(ctx context.Context, ev Event) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = recovered(v)
-		}
-	}()
+	defer catchPanic(&err)
 	return h.fn(ctx, ev)
 }
 
@@ -98,22 +94,14 @@ func (h *NotificationHandler) callbackFailed(w http.ResponseWriter, r *http.Requ
 		writeStatus(w, http.StatusOK)
 		return
 	}
-	attrs := []slog.Attr{slog.Any("event", ev), slog.String("error", err.Error())}
-	var pe *PanicError
-	if errors.As(err, &pe) {
-		attrs = append(attrs, slog.String("stack", string(pe.Stack)))
-	}
-	lg.LogAttrs(r.Context(), slog.LevelError, "cofidis: callback failed; answered 500 for a retry", attrs...)
-	if h.rc.cfg.onError != nil {
-		h.rc.cfg.onError(r, &Error{HTTPStatus: http.StatusInternalServerError, Err: ErrCallback, Cause: err, Reason: "the callback failed"})
-	}
+	_ = h.rc.callbackFailed(r, ev, err, "cofidis: callback failed; answered 500 for a retry")
 	writeStatus(w, http.StatusInternalServerError)
 }
 
 func (h *NotificationHandler) reject(w http.ResponseWriter, r *http.Request, err error) {
-	h.rc.rejected(r, ChannelNotification, err)
+	status := h.rc.rejected(r, ChannelNotification, err)
 	if errors.Is(err, ErrMethodNotAllowed) {
 		w.Header().Set("Allow", http.MethodPost)
 	}
-	writeStatus(w, HTTPStatus(err))
+	writeStatus(w, status)
 }

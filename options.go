@@ -141,17 +141,9 @@ func WithErrorPage(fn ErrorPageFunc) Option {
 // browsers and are never filtered.
 func WithAllowedSources(prefixes ...string) Option {
 	return func(c *config) error {
-		if len(prefixes) == 0 {
-			return optionError("WithAllowedSources", "want at least one prefix")
-		}
-		for _, s := range prefixes {
-			p, err := clientip.ParsePrefix(s)
-			if err != nil {
-				return optionError("WithAllowedSources", fmt.Sprintf("%q is not a CIDR prefix or an IP address", s))
-			}
-			c.allowed = append(c.allowed, p)
-		}
-		return nil
+		ps, err := parsePrefixes("WithAllowedSources", prefixes)
+		c.allowed = append(c.allowed, ps...)
+		return err
 	}
 }
 
@@ -162,18 +154,26 @@ func WithAllowedSources(prefixes ...string) Option {
 // headers.
 func WithTrustedProxies(prefixes ...string) Option {
 	return func(c *config) error {
-		if len(prefixes) == 0 {
-			return optionError("WithTrustedProxies", "want at least one prefix")
-		}
-		for _, s := range prefixes {
-			p, err := clientip.ParsePrefix(s)
-			if err != nil {
-				return optionError("WithTrustedProxies", fmt.Sprintf("%q is not a CIDR prefix or an IP address", s))
-			}
-			c.proxies.Trusted = append(c.proxies.Trusted, p)
-		}
-		return nil
+		ps, err := parsePrefixes("WithTrustedProxies", prefixes)
+		c.proxies.Trusted = append(c.proxies.Trusted, ps...)
+		return err
 	}
+}
+
+// parsePrefixes parses the prefixes given to option name.
+func parsePrefixes(name string, prefixes []string) ([]netip.Prefix, error) {
+	if len(prefixes) == 0 {
+		return nil, optionError(name, "want at least one prefix")
+	}
+	out := make([]netip.Prefix, 0, len(prefixes))
+	for _, s := range prefixes {
+		p, err := clientip.ParsePrefix(s)
+		if err != nil {
+			return nil, optionError(name, fmt.Sprintf("%q is not a CIDR prefix or an IP address", s))
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // WithVerifier makes the handlers ask v for the transaction's current status
@@ -213,7 +213,7 @@ func WithVerifyTimeout(d time.Duration) Option {
 // itself.
 func WithEndpoint(e Endpoint) Option {
 	return func(c *config) error {
-		if e < EndpointReturnSuccess || e > EndpointNotificationOther {
+		if !e.valid() {
 			return optionError("WithEndpoint", "want one of the five Endpoint constants")
 		}
 		c.endpoints = c.endpoints.Add(e)

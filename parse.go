@@ -144,11 +144,16 @@ func (p *Parser) readBody(r *http.Request, buf []byte) ([]byte, error) {
 	if r.Method != http.MethodPost {
 		return nil, newError(ErrMethodNotAllowed, "", "want POST")
 	}
-	if len(r.Header.Values("Content-Type")) > 1 {
+	cts := r.Header.Values("Content-Type")
+	if len(cts) > 1 {
 		// Ambiguous: a proxy or filter in front may have read the other one.
 		return nil, newError(ErrUnsupportedMediaType, "Content-Type", "want a single Content-Type header")
 	}
-	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+	ct := ""
+	if len(cts) == 1 {
+		ct = cts[0]
+	}
+	if err := checkContentType(ct); err != nil {
 		return nil, err
 	}
 	if r.ContentLength > p.maxBody {
@@ -281,13 +286,10 @@ func checkContentType(ct string) error {
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return newError(ErrUnsupportedMediaType, "Content-Type", "want application/x-www-form-urlencoded")
 	}
-	for k, v := range params {
-		if k != "charset" {
-			continue
-		}
-		if !strings.EqualFold(v, "utf-8") && !strings.EqualFold(v, "utf8") && !strings.EqualFold(v, "us-ascii") {
-			return newError(ErrUnsupportedMediaType, "Content-Type", "want charset UTF-8")
-		}
+	// ParseMediaType lower-cases parameter names.
+	if v, ok := params["charset"]; ok &&
+		!strings.EqualFold(v, "utf-8") && !strings.EqualFold(v, "utf8") && !strings.EqualFold(v, "us-ascii") {
+		return newError(ErrUnsupportedMediaType, "Content-Type", "want charset UTF-8")
 	}
 	return nil
 }

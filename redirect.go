@@ -55,11 +55,11 @@ func (h *RedirectHandler) serve(w http.ResponseWriter, r *http.Request, set Endp
 	addr, _ := rc.clientAddr(r)
 	ev, err := rc.decode(r, ChannelRedirect, set, inferred, addr)
 	if err != nil {
-		rc.rejected(r, ChannelRedirect, err)
+		status := rc.rejected(r, ChannelRedirect, err)
 		if errors.Is(err, ErrMethodNotAllowed) {
 			w.Header().Set("Allow", http.MethodPost)
 		}
-		rc.cfg.errorPage(w, r, HTTPStatus(err), err)
+		rc.cfg.errorPage(w, r, status, err)
 		return
 	}
 	if err := rc.verify(r.Context(), &ev); err != nil {
@@ -77,16 +77,7 @@ func (h *RedirectHandler) serve(w http.ResponseWriter, r *http.Request, set Endp
 	err = h.dispatch(tw, r, ev)
 	rc.settleRedirect(r.Context(), ev, hold, err)
 	if err != nil {
-		attrs := []slog.Attr{slog.Any("event", ev), slog.String("error", err.Error())}
-		var pe *PanicError
-		if errors.As(err, &pe) {
-			attrs = append(attrs, slog.String("stack", string(pe.Stack)))
-		}
-		rc.cfg.logger.LogAttrs(r.Context(), slog.LevelError, "cofidis: redirect callback failed", attrs...)
-		cbErr := &Error{HTTPStatus: http.StatusInternalServerError, Err: ErrCallback, Cause: err, Reason: "the callback failed"}
-		if rc.cfg.onError != nil {
-			rc.cfg.onError(r, cbErr)
-		}
+		cbErr := rc.callbackFailed(r, ev, err, "cofidis: redirect callback failed")
 		if !tw.wrote {
 			rc.cfg.errorPage(w, r, http.StatusInternalServerError, cbErr)
 		}
@@ -94,11 +85,7 @@ func (h *RedirectHandler) serve(w http.ResponseWriter, r *http.Request, set Endp
 }
 
 func (h *RedirectHandler) dispatch(w http.ResponseWriter, r *http.Request, ev Event) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = recovered(v)
-		}
-	}()
+	defer catchPanic(&err)
 	return h.fn(w, r, ev)
 }
 

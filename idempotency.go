@@ -239,13 +239,6 @@ type idemConfig struct {
 	hook           DeliveryHookFunc
 }
 
-func (c *idemConfig) leaseOrDefault() time.Duration {
-	if c.lease > 0 {
-		return c.lease
-	}
-	return DefaultLease
-}
-
 // WithIdempotency makes the handlers deduplicate deliveries through s, so
 // that each decision (Event.ActionKey) reaches the notification callback
 // once, and recognise stale events. Share one Store between all the
@@ -392,9 +385,7 @@ func (h *claimHold) complete(ctx context.Context, advance bool) error {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
 		}
-		cctx, cancel := context.WithTimeout(ctx, settleTimeout)
-		err = h.rc.cfg.idem.store.Complete(cctx, key, h.token)
-		cancel()
+		err = h.rc.cfg.idem.store.Complete(ctx, key, h.token)
 		if err == nil || errors.Is(err, ErrLeaseLost) {
 			return err
 		}
@@ -402,13 +393,27 @@ func (h *claimHold) complete(ctx context.Context, advance bool) error {
 	return err
 }
 
-// release gives the claim up; a failure only delays the next delivery until
-// the lease ends, so it is logged.
+// record completes the claim, if any, and logs a completion the store did
+// not record; it reports whether the action is recorded.
+func (h *claimHold) record(ctx context.Context, ev Event, advance bool) bool {
+	if h == nil {
+		return true
+	}
+	if err := h.complete(ctx, advance); err != nil {
+		h.rc.unrecorded(ctx, ev, err)
+		return false
+	}
+	return true
+}
+
+// release gives the claim up, if any; a failure only delays the next
+// delivery until the lease ends, so it is logged.
 func (h *claimHold) release(ctx context.Context) {
+	if h == nil {
+		return
+	}
 	h.settled = true
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
-	defer cancel()
-	if err := h.rc.cfg.idem.store.Release(cctx, h.key, h.token); err != nil {
+	if err := h.rc.cfg.idem.store.Release(context.WithoutCancel(ctx), h.key, h.token); err != nil {
 		h.rc.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: claim not released; the next delivery waits for the lease to end",
 			slog.String("action", h.key.String()), slog.String("error", err.Error()))
 	}
@@ -448,7 +453,7 @@ func (h *NotificationHandler) deliver(w http.ResponseWriter, r *http.Request, ev
 		h.finish(w, r, ev, h.dispatch(ctx, ev), nil)
 		return
 	}
-	lease := ic.leaseOrDefault()
+	lease := ic.lease
 	key := ev.ActionKey()
 	cl, err := ic.store.Claim(ctx, key, lease)
 	if err == nil && (cl.State < Claimed || cl.State > Done || (cl.State == Claimed && cl.Token == "")) {
@@ -484,10 +489,7 @@ func (h *NotificationHandler) deliver(w http.ResponseWriter, r *http.Request, ev
 		if err := hold.complete(ctx, false); err != nil {
 			rc.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: stale notification not recorded", slog.Any("event", ev), slog.String("error", err.Error()))
 		}
-		rc.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "cofidis: stale notification acknowledged without dispatch",
-			slog.Any("event", ev), slog.String("furthestStatus", string(ev.FurthestStatus)))
-		rc.observe(ctx, ev, OutcomeStale)
-		writeStatus(w, http.StatusOK)
+		h.ackStale(ctx, w, ev, slog.String("furthestStatus", string(ev.FurthestStatus)))
 		return
 	}
 	cbCtx, cancel := context.WithTimeout(ctx, lease)
@@ -504,28 +506,19 @@ func (h *NotificationHandler) finish(w http.ResponseWriter, r *http.Request, ev 
 	switch {
 	case err == nil:
 		outcome := OutcomeProcessed
-		if hold != nil {
-			if cerr := hold.complete(ctx, true); cerr != nil {
-				rc.unrecorded(ctx, ev, cerr)
-				outcome = OutcomeUnrecorded
-			}
+		if !hold.record(ctx, ev, true) {
+			outcome = OutcomeUnrecorded
 		}
 		rc.observe(ctx, ev, outcome)
 		writeStatus(w, http.StatusOK)
 	case errors.Is(err, ErrPermanent):
 		// Acknowledged, so done; but the merchant rejected the event (an
 		// unknown order, a forgery): it must not move the furthest status.
-		if hold != nil {
-			if cerr := hold.complete(ctx, false); cerr != nil {
-				rc.unrecorded(ctx, ev, cerr)
-			}
-		}
+		hold.record(ctx, ev, false)
 		rc.observe(ctx, ev, OutcomePermanent)
 		h.callbackFailed(w, r, ev, err)
 	default:
-		if hold != nil {
-			hold.release(ctx)
-		}
+		hold.release(ctx)
 		rc.observe(ctx, ev, OutcomeFailed)
 		h.callbackFailed(w, r, ev, err)
 	}
@@ -563,7 +556,7 @@ func (rc *receiver) claimRedirect(w http.ResponseWriter, r *http.Request, ev *Ev
 		ev.Duplicate = cl.State == Done || cl.State == InProgress
 		return nil, true
 	}
-	cl, err := ic.store.Claim(ctx, key, ic.leaseOrDefault())
+	cl, err := ic.store.Claim(ctx, key, ic.lease)
 	if err == nil && cl.State == Claimed && cl.Token == "" {
 		err = errors.New("the store answered a claim without a token")
 	}
@@ -587,17 +580,11 @@ func (rc *receiver) claimRedirect(w http.ResponseWriter, r *http.Request, ev *Ev
 // furthest status only when verified: the browser proves nothing.
 func (rc *receiver) settleRedirect(ctx context.Context, ev Event, hold *claimHold, err error) {
 	outcome := OutcomeProcessed
-	switch {
-	case err != nil:
+	if err != nil {
 		outcome = OutcomeFailed
-		if hold != nil {
-			hold.release(ctx)
-		}
-	case hold != nil:
-		if cerr := hold.complete(ctx, ev.Verified); cerr != nil {
-			rc.unrecorded(ctx, ev, cerr)
-			outcome = OutcomeUnrecorded
-		}
+		hold.release(ctx)
+	} else if !hold.record(ctx, ev, ev.Verified) {
+		outcome = OutcomeUnrecorded
 	}
 	rc.observe(ctx, ev, outcome)
 }
@@ -635,11 +622,15 @@ func (s recoveringStore) Claim(ctx context.Context, key ActionKey, lease time.Du
 
 func (s recoveringStore) Complete(ctx context.Context, key ActionKey, token string) (err error) {
 	defer s.recovered(ctx, "Complete", &err)
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
 	return s.Store.Complete(ctx, key, token)
 }
 
 func (s recoveringStore) Release(ctx context.Context, key ActionKey, token string) (err error) {
 	defer s.recovered(ctx, "Release", &err)
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
 	return s.Store.Release(ctx, key, token)
 }
 

@@ -81,16 +81,9 @@ func (s *MemoryStore) Claim(ctx context.Context, key ActionKey, lease time.Durat
 	now := s.now()
 	s.sweep(now)
 	t := s.txn(key.Transaction, now, true)
-	res := ClaimResult{Furthest: t.furthest}
-	if a := t.actions[key.Action]; a != nil {
-		if a.done {
-			res.State = Done
-			return res, nil
-		}
-		if left := a.until.Sub(now); left > 0 {
-			res.State, res.RetryAfter = InProgress, left
-			return res, nil
-		}
+	res := t.state(key.Action, now)
+	if res.State != Unclaimed {
+		return res, nil
 	}
 	res.State, res.Token = Claimed, rand.Text()
 	t.actions[key.Action] = &memAction{token: res.Token, until: now.Add(lease)}
@@ -107,10 +100,15 @@ func (s *MemoryStore) Complete(ctx context.Context, key ActionKey, token string)
 	defer s.mu.Unlock()
 	now := s.now()
 	t := s.txn(key.Transaction, now, true)
-	if a := t.actions[key.Action]; a != nil && a.token != token {
+	a := t.actions[key.Action]
+	switch {
+	case a == nil:
+		a = &memAction{token: token}
+		t.actions[key.Action] = a
+	case a.token != token:
 		return ErrLeaseLost
 	}
-	t.actions[key.Action] = &memAction{token: token, done: true}
+	a.done, a.until = true, time.Time{}
 	if key.Rank > t.rank {
 		t.rank, t.furthest = key.Rank, key.Status
 	}
@@ -152,15 +150,22 @@ func (s *MemoryStore) Peek(ctx context.Context, key ActionKey) (ClaimResult, err
 	if t == nil {
 		return ClaimResult{State: Unclaimed}, nil
 	}
+	return t.state(key.Action, now), nil
+}
+
+// state reports what is recorded for an action (Unclaimed, InProgress or
+// Done) and the transaction's furthest status, as Peek answers; Claim takes
+// the action when it is Unclaimed. The caller holds s.mu.
+func (t *memTxn) state(action string, now time.Time) ClaimResult {
 	res := ClaimResult{State: Unclaimed, Furthest: t.furthest}
-	if a := t.actions[key.Action]; a != nil {
+	if a := t.actions[action]; a != nil {
 		if a.done {
 			res.State = Done
 		} else if left := a.until.Sub(now); left > 0 {
 			res.State, res.RetryAfter = InProgress, left
 		}
 	}
-	return res, nil
+	return res
 }
 
 // txn returns the live record of a transaction, creating it if create is

@@ -60,17 +60,22 @@ func (h *NotificationHandler) serve(w http.ResponseWriter, r *http.Request, set 
 		if errors.Is(err, ErrNotVerified) && superseded(ev.Status, ev.VerifiedStatus) {
 			// Cofidis is already further along: this notification is stale,
 			// retrying it could never succeed.
-			rc.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "cofidis: stale notification acknowledged without dispatch",
-				slog.Any("event", ev), slog.String("verifiedStatus", string(ev.VerifiedStatus)))
 			ev.Stale = true
-			rc.observe(ctx, ev, OutcomeStale)
-			writeStatus(w, http.StatusOK)
+			h.ackStale(ctx, w, ev, slog.String("verifiedStatus", string(ev.VerifiedStatus)))
 			return
 		}
 		h.reject(w, r, err)
 		return
 	}
 	h.deliver(w, r, ev) // idempotency.go: claim, dispatch, answer
+}
+
+// ackStale acknowledges a stale notification (200) without dispatch; why
+// names the status it is stale against.
+func (h *NotificationHandler) ackStale(ctx context.Context, w http.ResponseWriter, ev Event, why slog.Attr) {
+	h.rc.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "cofidis: stale notification acknowledged without dispatch", slog.Any("event", ev), why)
+	h.rc.observe(ctx, ev, OutcomeStale)
+	writeStatus(w, http.StatusOK)
 }
 
 // superseded reports whether the verified status lies strictly later in the

@@ -68,6 +68,7 @@ func newConfig(opts []Option) (*config, error) {
 		errorPage:     defaultErrorPage,
 		verifyTimeout: DefaultVerifyTimeout,
 		now:           time.Now,
+		idem:          idemConfig{lease: DefaultLease},
 	}
 	for _, o := range opts {
 		if o == nil {

@@ -82,8 +82,13 @@ var tagEscaper = strings.NewReplacer("%", "%25", "}", "%7D")
 
 // keys returns the action's key and its transaction's key.
 func (s *Store) keys(k cofidis.ActionKey) []string {
-	base := s.prefix + "{" + tagEscaper.Replace(k.Transaction) + "}:"
+	base := s.base(k)
 	return []string{base + "a:" + k.Action, base + "t"}
+}
+
+// base is the prefix shared by the keys of k's transaction.
+func (s *Store) base(k cofidis.ActionKey) string {
+	return s.prefix + "{" + tagEscaper.Replace(k.Transaction) + "}:"
 }
 
 // Both claim and peek read the time, the action and the transaction's
@@ -186,7 +191,7 @@ func (s *Store) Complete(ctx context.Context, key cofidis.ActionKey, token strin
 
 // Release implements cofidis.Store.
 func (s *Store) Release(ctx context.Context, key cofidis.ActionKey, token string) error {
-	ok, err := releaseScript.Run(ctx, s.rdb, s.keys(key)[:1], token).Int()
+	ok, err := releaseScript.Run(ctx, s.rdb, []string{s.base(key) + "a:" + key.Action}, token).Int()
 	if err != nil {
 		return fmt.Errorf("redisstore: release: %w", err)
 	}

@@ -273,11 +273,11 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // onlyChannel keeps the members of set that belong to channel ch.
 func onlyChannel(set EndpointSet, ch Channel) EndpointSet {
-	var out EndpointSet
-	for _, e := range set.Endpoints() {
-		if e.Channel() == ch {
-			out = out.Add(e)
-		}
+	switch ch {
+	case ChannelRedirect:
+		return set & redirectEndpoints
+	case ChannelNotification:
+		return set & notificationEndpoints
 	}
-	return out
+	return 0
 }

@@ -255,15 +255,15 @@ func checkToken(field, s string) error {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < 0x20 || c == 0x7f {
-			return newError(ErrInvalidField, field, "want no control characters")
+			return newError(ErrInvalidField, field, reasonControl)
 		}
 		if c >= utf8.RuneSelf {
 			if !utf8.ValidString(s) {
-				return newError(ErrInvalidField, field, "want valid UTF-8")
+				return newError(ErrInvalidField, field, reasonBadUTF8)
 			}
 			// The rest, C1 controls (U+0080-U+009F) included.
 			if strings.ContainsFunc(s[i:], unicode.IsControl) {
-				return newError(ErrInvalidField, field, "want no control characters")
+				return newError(ErrInvalidField, field, reasonControl)
 			}
 			break
 		}
@@ -550,7 +550,12 @@ func unhex(b []byte, i int) (byte, bool) {
 	if i >= len(b) {
 		return 0, false
 	}
-	switch c := b[i]; {
+	return hexDigit(b[i])
+}
+
+// hexDigit decodes one hex digit of either case.
+func hexDigit(c byte) (byte, bool) {
+	switch {
 	case '0' <= c && c <= '9':
 		return c - '0', true
 	case 'a' <= c && c <= 'f':

@@ -93,7 +93,7 @@ func (n *NullString) UnmarshalJSON(data []byte) error {
 		v.Value, err = p.stringValue("")
 		v.Valid, v.Present = true, true
 	default:
-		err = newError(ErrInvalidField, "", "want a JSON string or null")
+		return newError(ErrInvalidField, "", "want a JSON string or null")
 	}
 	if err == nil {
 		if p.skipSpace(); p.i != len(p.s) {
@@ -327,8 +327,6 @@ const (
 const maxKeyDepth = 32
 
 const (
-	fieldTransactionKey = "transactionKey"
-
 	reasonEmpty     = "want a non-empty string"
 	reasonBadUTF8   = "want valid UTF-8"
 	reasonControl   = "want no control characters"
@@ -336,42 +334,22 @@ const (
 	reasonBadDate   = "want a real calendar day as YYYYMMDD (8 ASCII digits)"
 )
 
-// memberName returns the documented spelling of member m.
-func memberName(m int) string {
-	switch m {
-	case memberMerchantCountry:
-		return "merchantCountry"
-	case memberProviderID:
-		return "providerId"
-	case memberProviderTransactionID:
-		return "providerTransactionId"
-	case memberMerchantID:
-		return "merchantId"
-	case memberMerchantTransactionID:
-		return "merchantTransactionId"
-	default:
-		return "merchantTransactionDate"
-	}
+// memberFields holds the Error.Field of each member, indexed by member:
+// constants, so that naming a field never allocates.
+var memberFields = [memberCount]string{
+	FieldTransactionKey + ".merchantCountry",
+	FieldTransactionKey + ".providerId",
+	FieldTransactionKey + ".providerTransactionId",
+	FieldTransactionKey + ".merchantId",
+	FieldTransactionKey + ".merchantTransactionId",
+	FieldTransactionKey + ".merchantTransactionDate",
 }
 
-// memberField returns the Error.Field of member m; constants, so that naming
-// a field never allocates.
-func memberField(m int) string {
-	switch m {
-	case memberMerchantCountry:
-		return "transactionKey.merchantCountry"
-	case memberProviderID:
-		return "transactionKey.providerId"
-	case memberProviderTransactionID:
-		return "transactionKey.providerTransactionId"
-	case memberMerchantID:
-		return "transactionKey.merchantId"
-	case memberMerchantTransactionID:
-		return "transactionKey.merchantTransactionId"
-	default:
-		return "transactionKey.merchantTransactionDate"
-	}
-}
+// memberField returns the Error.Field of member m.
+func memberField(m int) string { return memberFields[m] }
+
+// memberName returns the documented spelling of member m.
+func memberName(m int) string { return memberFields[m][len(FieldTransactionKey)+1:] }
 
 // lookupMember returns the known member a name designates, or -1. Besides
 // exact names it folds case like encoding/json does (the prose spells
@@ -447,7 +425,7 @@ type keyParser struct {
 func (p *keyParser) parse() *Error {
 	p.skipSpace()
 	if p.i == len(p.s) {
-		return newError(ErrInvalidTransactionKey, fieldTransactionKey, "empty input: want a JSON object")
+		return newError(ErrInvalidTransactionKey, FieldTransactionKey, "empty input: want a JSON object")
 	}
 	if p.s[p.i] != '{' {
 		return p.notAnObject()
@@ -471,7 +449,7 @@ func (p *keyParser) notAnObject() *Error {
 	if p.skipSpace(); p.i != len(p.s) {
 		return p.syntaxError("trailing data after the value")
 	}
-	return newError(ErrInvalidTransactionKey, fieldTransactionKey, "want a JSON object, got "+jsonKind(p.s[start]))
+	return newError(ErrInvalidTransactionKey, FieldTransactionKey, "want a JSON object, got "+jsonKind(p.s[start]))
 }
 
 func (p *keyParser) object() *Error {
@@ -524,7 +502,7 @@ func (p *keyParser) memberName() (int, *Error) {
 		return -1, err
 	}
 	if f.badUTF8 {
-		p.deferError(newError(ErrInvalidTransactionKey, fieldTransactionKey, "member name: "+reasonBadUTF8))
+		p.deferError(newError(ErrInvalidTransactionKey, FieldTransactionKey, "member name: "+reasonBadUTF8))
 		return -1, nil
 	}
 	name := p.s[start : p.i-1]
@@ -687,18 +665,11 @@ func escapeLen(s string) int {
 func hex4(s string) rune {
 	var r rune
 	for i := range 4 {
-		c := s[i]
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c -= 'a' - 10
-		case 'A' <= c && c <= 'F':
-			c -= 'A' - 10
-		default:
+		v, ok := hexDigit(s[i])
+		if !ok {
 			return -1
 		}
-		r = r<<4 | rune(c)
+		r = r<<4 | rune(v)
 	}
 	return r
 }
@@ -770,13 +741,13 @@ func (p *keyParser) skipValue(depth int) *Error {
 	switch c := p.peek(); {
 	case c == '{' || c == '[':
 		if depth >= maxKeyDepth {
-			return newError(ErrInvalidTransactionKey, fieldTransactionKey, "want at most 32 levels of nesting")
+			return newError(ErrInvalidTransactionKey, FieldTransactionKey, "want at most 32 levels of nesting")
 		}
 		return p.skipContainer(depth + 1)
 	case c == '"':
 		f, err := p.scanString()
 		if err == nil && f.badUTF8 {
-			p.deferError(newError(ErrInvalidTransactionKey, fieldTransactionKey, "string in an unknown member: "+reasonBadUTF8))
+			p.deferError(newError(ErrInvalidTransactionKey, FieldTransactionKey, "string in an unknown member: "+reasonBadUTF8))
 		}
 		return err
 	case c == 't':
@@ -911,9 +882,9 @@ func (p *keyParser) peek() byte {
 // without showing the (untrusted) input.
 func (p *keyParser) syntaxError(what string) *Error {
 	if p.i >= len(p.s) {
-		return newError(ErrInvalidTransactionKey, fieldTransactionKey, "invalid JSON: unexpected end of input")
+		return newError(ErrInvalidTransactionKey, FieldTransactionKey, "invalid JSON: unexpected end of input")
 	}
-	return newError(ErrInvalidTransactionKey, fieldTransactionKey, "invalid JSON: "+what+" at byte "+strconv.Itoa(p.i))
+	return newError(ErrInvalidTransactionKey, FieldTransactionKey, "invalid JSON: "+what+" at byte "+strconv.Itoa(p.i))
 }
 
 func (p *keyParser) deferError(err *Error) {

@@ -112,23 +112,36 @@ func (e Endpoint) Channel() Channel {
 // and Status.Known is what flags it. EndpointUnknown and values outside the
 // constants expect nothing (false).
 func (e Endpoint) Expects(s Status) bool {
-	if !e.valid() {
-		return false
+	return e.valid() && expectedAt(ParseStatus(string(s)))&e.bit() != 0
+}
+
+// Endpoint sets by channel.
+const (
+	redirectEndpoints     EndpointSet = 1<<(EndpointReturnSuccess-1) | 1<<(EndpointReturnOther-1)
+	notificationEndpoints             = allEndpoints &^ redirectEndpoints
+)
+
+// expectedAt returns the endpoints the documentation sends the canonical
+// status s to (see Endpoint.Expects): all five for an unknown status.
+func expectedAt(s Status) EndpointSet {
+	const (
+		returnSuccess = 1 << (EndpointReturnSuccess - 1)
+		returnOther   = 1 << (EndpointReturnOther - 1)
+		notifySuccess = 1 << (EndpointNotificationSuccess - 1)
+		notifyPending = 1 << (EndpointNotificationPending - 1)
+		notifyOther   = 1 << (EndpointNotificationOther - 1)
+	)
+	switch {
+	case !s.Known():
+		return allEndpoints
+	case s == StatusToConfirm:
+		return returnSuccess | notifySuccess | notifyPending
+	case s == StatusPending:
+		return returnOther | notifyPending
+	case s == StatusRefused:
+		return returnOther | notifyPending | notifyOther
 	}
-	s = ParseStatus(string(s))
-	if !s.Known() {
-		return true
-	}
-	switch e {
-	case EndpointReturnSuccess, EndpointNotificationSuccess:
-		return s == StatusToConfirm
-	case EndpointReturnOther:
-		return s != StatusToConfirm
-	case EndpointNotificationPending:
-		return s == StatusPending || s == StatusToConfirm || s == StatusRefused
-	default: // EndpointNotificationOther
-		return s != StatusToConfirm && s != StatusPending
-	}
+	return returnOther | notifyOther
 }
 
 // bit is e's member of an EndpointSet; callers check valid first.
@@ -228,29 +241,22 @@ func (s EndpointSet) Endpoints() []Endpoint {
 // is empty or mixes return and notification URLs (then who posted can only
 // be guessed from the request).
 func (s EndpointSet) Channel() (Channel, bool) {
-	ch := ChannelUnknown
-	for _, e := range Endpoints() { // not s.Endpoints(): no allocation per request
-		if !s.Has(e) {
-			continue
-		}
-		if ch != ChannelUnknown && e.Channel() != ch {
-			return ChannelUnknown, false
-		}
-		ch = e.Channel()
+	switch s &= allEndpoints; {
+	case s == 0:
+		return ChannelUnknown, false
+	case s&^redirectEndpoints == 0:
+		return ChannelRedirect, true
+	case s&^notificationEndpoints == 0:
+		return ChannelNotification, true
 	}
-	return ch, ch != ChannelUnknown
+	return ChannelUnknown, false
 }
 
 // Expects reports whether any member of s expects status st (see
 // Endpoint.Expects): with identical URLs, the request may have been meant for
 // any of them. The empty set expects nothing.
 func (s EndpointSet) Expects(st Status) bool {
-	for _, e := range Endpoints() { // not s.Endpoints(): no allocation per request
-		if s.Has(e) && e.Expects(st) {
-			return true
-		}
-	}
-	return false
+	return s&expectedAt(ParseStatus(string(st))) != 0
 }
 
 // String joins the field names of the members with "|", as in
@@ -395,7 +401,7 @@ func NewURLs(base string, opts ...URLOption) (URLs, error) {
 	for _, e := range Endpoints() {
 		u.Set(e, head+e.pathSuffix()+query)
 	}
-	if err := u.Validate(opts...); err != nil {
+	if _, err := u.validate(cfg); err != nil {
 		return URLs{}, err
 	}
 	return u, nil

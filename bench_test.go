@@ -90,31 +90,52 @@ func BenchmarkBaselineHandler(b *testing.B) {
 	benchServe(b, http.HandlerFunc(baselineHandler), http.StatusOK)
 }
 
-// benchNotificationHandler is the library's notification handler with every
-// local check on: a declared endpoint (so Unexpected is computed) and a
-// source allowlist holding httptest's client address.
-func benchNotificationHandler(tb testing.TB) *cofidis.NotificationHandler {
+// benchNotificationRoute is the handler of the library's
+// notificationUrlPending route with every local check on: a known endpoint
+// (so Unexpected is computed) and a source allowlist holding httptest's
+// client address. Without a Verifier, as the baseline has none.
+func benchNotificationRoute(tb testing.TB) http.Handler {
 	tb.Helper()
-	h, err := cofidis.NewNotificationHandler(
+	rt := benchRouter(tb, cofidis.WithAllowedSources("192.0.2.0/24"))
+	for _, r := range rt.Routes() {
+		if r.Endpoints.Has(cofidis.EndpointNotificationPending) {
+			return r.Handler
+		}
+	}
+	tb.Fatal("no notificationUrlPending route")
+	return nil
+}
+
+// benchRouter is a Router on the five URLs of NewURLs whose callbacks do
+// nothing.
+func benchRouter(tb testing.TB, opts ...cofidis.Option) *cofidis.Router {
+	tb.Helper()
+	urls, err := cofidis.NewURLs("https://shop.example/payments")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rt, err := cofidis.NewRouter(urls,
+		func(w http.ResponseWriter, r *http.Request, _ cofidis.Event) error {
+			return cofidis.SeeOther(w, r, "/orders/42")
+		},
 		func(context.Context, cofidis.Event) error { return nil },
-		cofidis.WithEndpoint(cofidis.EndpointNotificationPending),
-		cofidis.WithAllowedSources("192.0.2.0/24"),
+		append(opts, cofidis.WithInsecureSkipVerify())...,
 	)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return h
+	return rt
 }
 
-// TestNotificationHandler_allocationBudget keeps the target of at
+// TestNotificationRoute_allocationBudget keeps the target of at
 // most 25 allocations per notification, request construction included (16
 // of them), from regressing. It bounds a count, never a time.
-func TestNotificationHandler_allocationBudget(t *testing.T) {
+func TestNotificationRoute_allocationBudget(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector changes allocation counts")
 	}
 	const budget = 25
-	h := benchNotificationHandler(t)
+	h := benchNotificationRoute(t)
 	body := benchBody(t)
 	allocs := testing.AllocsPerRun(200, func() {
 		w, r := benchRequest(body)
@@ -128,38 +149,30 @@ func TestNotificationHandler_allocationBudget(t *testing.T) {
 	}
 }
 
-func BenchmarkNotificationHandler(b *testing.B) {
-	benchServe(b, benchNotificationHandler(b), http.StatusOK)
+func BenchmarkNotificationRoute(b *testing.B) {
+	benchServe(b, benchNotificationRoute(b), http.StatusOK)
 }
 
-// BenchmarkRouterNotification is BenchmarkNotificationHandler through a
-// Router serving the five URLs, as the load harness does.
+// BenchmarkRouterNotification is BenchmarkNotificationRoute through the
+// Router's own path matching, as the load harness does.
 func BenchmarkRouterNotification(b *testing.B) {
-	urls, err := cofidis.NewURLs("https://shop.example/payments")
-	if err != nil {
-		b.Fatal(err)
-	}
-	rt, err := cofidis.NewRouter(urls,
-		func(http.ResponseWriter, *http.Request, cofidis.Event) error { return nil },
-		func(context.Context, cofidis.Event) error { return nil },
-	)
-	if err != nil {
-		b.Fatal(err)
-	}
-	benchServe(b, rt, http.StatusOK)
+	benchServe(b, benchRouter(b), http.StatusOK)
 }
 
-func BenchmarkRedirectHandler(b *testing.B) {
-	h, err := cofidis.NewRedirectHandler(
-		func(w http.ResponseWriter, r *http.Request, _ cofidis.Event) error {
-			return cofidis.SeeOther(w, r, "/orders/42")
-		},
-		cofidis.WithEndpoint(cofidis.EndpointReturnOther),
-	)
-	if err != nil {
-		b.Fatal(err)
+// BenchmarkRedirectRoute is a redirect whose callback answers 303.
+func BenchmarkRedirectRoute(b *testing.B) {
+	rt := benchRouter(b)
+	body := benchBody(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		w, r := benchRequest(body)
+		r.URL.Path = "/payments/cofidis/return/other"
+		rt.ServeHTTP(w, r)
+		if w.Code != http.StatusSeeOther {
+			b.Fatalf("status %d, want 303", w.Code)
+		}
 	}
-	benchServe(b, h, http.StatusSeeOther)
 }
 
 // BenchmarkParseRequest measures the parse layer alone.

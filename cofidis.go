@@ -7,25 +7,32 @@
 // JSON transactionKey, a transactionStatus and, for notifications, an
 // optional subState. Neither is signed: a redirect comes from the customer's
 // browser and a notification from anyone who knows the URL, so neither proves
-// a status. Only Cofidis' own getStatus call does: plug it in with
-// WithVerifier before acting on money, and never act on a redirect alone.
+// a status. Only Cofidis' own getStatus call does, which is why building a
+// receiver asks for it (WithVerifier) or for an explicit, named opt-out
+// (WithInsecureSkipVerify).
 //
-// # Wiring
+// # One receiver
 //
 // Build the five URLs with NewURLs, send them in initialize's technicalData,
-// and mount a Router built from the same URLs:
+// and build one Router from the same URLs with both callbacks:
 //
-//	urls, _ := cofidis.NewURLs("https://shop.example/payments")
-//	rt, err := cofidis.NewRouter(urls, onRedirect, onNotification)
-//	mux.Handle("/payments/", rt)
+//	urls, err := cofidis.NewURLs("https://shop.example/payments")
+//	rt, err := cofidis.NewRouter(urls, onRedirect, onNotification,
+//		cofidis.WithVerifier(getStatus))
+//	rt.Register(mux) // or mux.Handle("/payments/", rt), or rt.Routes()
 //
-// NewRedirectHandler and NewNotificationHandler serve a single URL each, for
-// routers that want one handler per route; Parser decodes a request without
-// any handler.
+// NewRouter is the only constructor. Scheme and domain policy (https,
+// AllowHTTP, one domain name) belong where the URLs are built, NewURLs and
+// URLs.Validate; the Router only needs each URL's path and query. There are
+// no standalone per-URL handlers: Router.Routes gives one http.Handler per
+// distinct path for routers that register routes one by one (chi, gin,
+// echo…), and Register mounts them on an http.ServeMux, so a single
+// configuration serves every route and every option applies to what it
+// configures. An option that cannot apply is an error from NewRouter.
 //
 // # Status codes
 //
-// Notifications (NotificationHandler, and a Router's notification URLs):
+// Notifications (the three notification URLs):
 //
 //	situation                                              answer
 //	callback returned nil                                  200
@@ -36,8 +43,10 @@
 //	Content-Type not form-urlencoded, or charset not UTF-8 415
 //	body over the limit (WithMaxBodyBytes)                 413
 //	malformed body, missing/invalid/repeated field         400
+//	transactionStatus or subState over MaxStatusBytes      400
 //	client address outside WithAllowedSources              403
-//	Router: path/query matching none of the five URLs      404, logged, OnError (ErrUnknownURL)
+//	a browser's request (Sec-Fetch-Site, Sec-Fetch-Mode)   403 (ErrBrowserRequest)
+//	path/query matching none of the five URLs              404, logged, OnError (ErrUnknownURL)
 //	Verifier failed, timed out or panicked                 503 (retry)
 //	Verifier reports another status, Cofidis further along 200, not dispatched (stale)
 //	Verifier reports another status, otherwise             503 (retry; may be a forgery)
@@ -48,14 +57,34 @@
 //	  store failed before dispatch                         503 (retry), not dispatched
 //	  store failed to record a successful callback         200, logged as an error
 //
-// Redirects (RedirectHandler) answer the browser: whatever the RedirectFunc
-// writes; on a rejected request or a callback error, the error page
-// (WithErrorPage) with the status above (400, 405, 413, 415, or 500 for a
+// Redirects (the two return URLs) answer the browser: whatever the
+// RedirectFunc writes; on a rejected request or a callback error, the
+// RedirectErrorFunc (WithRedirectError, default ErrorPage) with the error,
+// whose HTTPStatus is the status above (400, 405, 413, 415, or 500 for a
 // failed callback). Neither the source allowlist nor a failed verification
 // stops a redirect: it is delivered with Verified false.
 //
 // The 200 acknowledgement has an empty body; other answers hold only the
 // status text, never a part of the request.
+//
+// # Errors, logs and hooks
+//
+// Every rejection is an *Error wrapping one sentinel; ErrorClass gives its
+// stable short name, safe as a metric label: permanent, unknown_url,
+// method_not_allowed, unsupported_media_type, body_too_large,
+// forbidden_source, browser_request, not_verified, verifier_unavailable,
+// store_unavailable, callback_failed, lease_lost, invalid_option, time_zone,
+// missing_field, invalid_field, invalid_transaction_key, repeated_field,
+// malformed_body, body_read, invalid_url, domain_mismatch, and other.
+//
+// Every rejection and failed callback reaches the WithOnError hooks, and
+// every decoded delivery the WithDeliveryHook hooks with its Outcome; hooks
+// given several times all run, in order. Log lines (WithLogger) carry the
+// event's identity, status and channel, never the body. Rejections are
+// logged at WARN (ERROR for a 5xx), rate-limited per class
+// (WithRejectionLogLimit), since anyone can post to these URLs; failures of
+// the merchant's own code (callbacks, Verifier, Store) are logged at ERROR,
+// always, with their own error text.
 //
 // # Duplicates, ordering and several replicas
 //
@@ -68,7 +97,7 @@
 // each transaction's furthest status, so that a stale event (pending after
 // to_confirm) is acknowledged without dispatch, or delivered flagged with
 // WithStaleEvents(true). Redirects only read the store (Event.Duplicate)
-// unless WithRedirectClaims(true). WithDeliveryHook reports every outcome.
+// unless WithRedirectClaims(true).
 //
 // # Identical URLs
 //
@@ -78,23 +107,32 @@
 // channel is inferred from browser headers (Sec-Fetch-Mode: navigate,
 // Sec-Fetch-Dest: document, Accept: text/html) and Event.ChannelInferred is
 // set. Unexpected is then set only if no candidate URL expects the status.
+// On a path that only notification URLs use, a request with a browser's
+// Fetch Metadata headers is refused (ErrBrowserRequest).
 package cofidis
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 )
 
-// Router serves all five technicalData URLs: it matches each request to its
-// URL(s) by path and query elements and hands it to the redirect or the
-// notification handler. Mount it at the root (or a prefix) of any router, or
-// register its Routes one by one.
+// Router receives all five technicalData URLs: it matches each request to
+// its URL(s) by path and query elements, decodes and checks it, and hands
+// the event to the redirect or the notification callback. Mount it at the
+// root (or a prefix) of any router, Register it on an http.ServeMux, or
+// mount its Routes one by one. It is safe for concurrent use.
 type Router struct {
-	routes   []Route
-	byPath   map[string]*routeHandler
-	redirect *RedirectHandler
-	notify   *NotificationHandler
+	cfg            *config
+	parser         *Parser
+	logs           *logLimiter
+	verifications  verifyGroup
+	onRedirect     RedirectFunc
+	onNotification NotificationFunc
+	routes         []Route
+	byPath         map[string]*routeHandler
 }
 
 // Route is one distinct path of the URL set, for routers that register
@@ -112,52 +150,59 @@ type Route struct {
 	Handler http.Handler
 }
 
-// NewRouter validates urls and returns a Router dispatching redirects to
-// onRedirect and notifications to onNotification. Options apply to both
-// handlers (WithURLOptions applies to the URL validation).
+// NewRouter returns a Router for urls, dispatching redirects to onRedirect
+// and notifications to onNotification. It needs WithVerifier or
+// WithInsecureSkipVerify among opts, and fails with an error wrapping
+// ErrInvalidOption for a missing callback or a bad option (see Option).
 //
+// Of the URLs it needs what routing needs: each present (ErrMissingField),
+// absolute, with a path and query that Validate would accept
+// (ErrInvalidURL); scheme and domain are the business of NewURLs and
+// Validate, so URLs built with NewURLs(base, AllowHTTP()) need nothing more.
 // Build it from the base URLs, not from per-order ones (URLs.WithQuery): a
 // request must carry every query element of its URL, and may carry more.
 func NewRouter(urls URLs, onRedirect RedirectFunc, onNotification NotificationFunc, opts ...Option) (*Router, error) {
+	switch {
+	case onRedirect == nil:
+		return nil, optionError("NewRouter", "want a non-nil RedirectFunc")
+	case onNotification == nil:
+		return nil, optionError("NewRouter", "want a non-nil NotificationFunc")
+	}
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	if err := urls.Validate(cfg.urlOpts...); err != nil {
-		return nil, err
+	if cfg.store != nil {
+		cfg.store = recoveringStore{Store: cfg.store, logger: cfg.logger}
 	}
-	rh, err := NewRedirectHandler(onRedirect, opts...)
-	if err != nil {
-		return nil, err
+	rt := &Router{
+		cfg:            cfg,
+		parser:         NewParser(cfg.maxBody),
+		logs:           &logLimiter{logger: cfg.logger, limit: cfg.logLimit, now: cfg.now},
+		onRedirect:     onRedirect,
+		onNotification: onNotification,
+		byPath:         map[string]*routeHandler{},
 	}
-	nh, err := NewNotificationHandler(onNotification, opts...)
-	if err != nil {
-		return nil, err
-	}
-	rt := &Router{byPath: map[string]*routeHandler{}, redirect: rh, notify: nh}
+	var errs []error
 	for _, e := range Endpoints() {
-		u, err := url.Parse(urls.Get(e))
+		path, query, err := routeOf(e, urls.Get(e))
 		if err != nil {
-			return nil, err // Validate parsed it already
+			errs = append(errs, err)
+			continue
 		}
-		path := u.EscapedPath()
-		if path == "" {
-			path = "/"
-		}
-		key, ok := pathKey(path)
-		if !ok {
-			return nil, newError(ErrInvalidURL, e.String(), "path is not validly escaped")
-		}
+		key, _ := pathKey(path) // routeOf checked the escapes
 		h, ok := rt.byPath[key]
 		if !ok {
 			h = &routeHandler{router: rt}
 			rt.byPath[key] = h
 			rt.routes = append(rt.routes, Route{Path: path, Handler: h})
 		}
-		q := u.Query()
-		h.targets = append(h.targets, target{endpoint: e, query: q})
+		h.targets = append(h.targets, target{endpoint: e, query: query})
 		h.all = h.all.Add(e)
-		h.needQuery = h.needQuery || len(q) > 0
+		h.needQuery = h.needQuery || len(query) > 0
+	}
+	if err := joinErrors(errs); err != nil {
+		return nil, err
 	}
 	for i := range rt.routes {
 		rt.routes[i].Endpoints = rt.routes[i].Handler.(*routeHandler).all
@@ -165,9 +210,46 @@ func NewRouter(urls URLs, onRedirect RedirectFunc, onNotification NotificationFu
 	return rt, nil
 }
 
+// joinErrors returns nil, the one error, or errors.Join of several, as
+// Validate does.
+func joinErrors(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}
+
+// routeOf returns what a Router matches the URL of e on: its escaped path
+// ("/" for an empty one) and its query elements.
+func routeOf(e Endpoint, raw string) (string, url.Values, error) {
+	if raw == "" {
+		return "", nil, newError(ErrMissingField, e.String(), "URL is empty: the Router serves all five")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", nil, wrapError(ErrInvalidURL, e.String(), "is not a parsable URL", err)
+	}
+	if !u.IsAbs() || u.Opaque != "" || u.Host == "" {
+		return "", nil, newError(ErrInvalidURL, e.String(), "must be absolute (https://host/path)")
+	}
+	if err := checkPathQuery(raw); err != nil {
+		err.Field = e.String()
+		return "", nil, err
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", nil, wrapError(ErrInvalidURL, e.String(), "query is not parsable", err)
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	return path, q, nil
+}
+
 // ServeHTTP routes the request by its path, compared segment by segment
-// whatever its percent-encoding (as URLs.Match and http.ServeMux do); unknown
-// paths get 404.
+// whatever its percent-encoding (as http.ServeMux does); unknown paths get
+// 404.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
 	if path == "" {
@@ -187,9 +269,9 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // notFound answers 404 and reports it like any rejected request (log line,
-// OnError hook): a callback lost to a wiring mistake must be visible.
+// OnError hooks): a callback lost to a wiring mistake must be visible.
 func (rt *Router) notFound(w http.ResponseWriter, r *http.Request, reason string) {
-	rt.notify.rc.rejected(r, ChannelUnknown, newError(ErrUnknownURL, "", reason))
+	rt.rejected(r, ChannelUnknown, newError(ErrUnknownURL, "", reason))
 	writeStatus(w, http.StatusNotFound)
 }
 
@@ -207,6 +289,23 @@ func pathKey(escaped string) (string, bool) {
 	return strings.Join(segs, "/"), true
 }
 
+// pathSegments splits an escaped path at its slashes and unescapes each
+// segment.
+func pathSegments(escaped string) ([]string, bool) {
+	if escaped == "" {
+		escaped = "/"
+	}
+	segs := strings.Split(escaped, "/")
+	for i, s := range segs {
+		un, err := url.PathUnescape(s)
+		if err != nil {
+			return nil, false
+		}
+		segs[i] = un
+	}
+	return segs, true
+}
+
 // Routes returns the distinct paths of the URL set with their handlers.
 func (rt *Router) Routes() []Route {
 	return append([]Route(nil), rt.routes...)
@@ -217,12 +316,56 @@ func (rt *Router) Routes() []Route {
 // method.
 func (rt *Router) Register(mux *http.ServeMux) {
 	for _, r := range rt.routes {
-		pattern := r.Path
-		if strings.HasSuffix(pattern, "/") {
-			pattern += "{$}" // exact match, not the whole subtree
-		}
-		mux.Handle(pattern, r.Handler)
+		mux.Handle(exactPattern("", r.Path), r.Handler)
 	}
+}
+
+// ExemptReturnRoutes lets the customer's browser through cop on the return
+// routes, and only there: Cofidis' journey pages post the two return URLs
+// cross-site, which http.CrossOriginProtection refuses by default. Each
+// return path is exempted for POST with an exact-match pattern, so that a
+// path ending in "/" does not exempt the subtree under it; every other route
+// of the application stays protected. Notification routes need no
+// exemption: Cofidis' servers send no Origin or Sec-Fetch-Site header.
+//
+// Mount the Router (or its Routes) on the mux that cop protects, at the
+// paths of the URLs: the patterns are the URLs' own paths.
+func (rt *Router) ExemptReturnRoutes(cop *http.CrossOriginProtection) error {
+	if cop == nil {
+		return optionError("ExemptReturnRoutes", "want a non-nil *http.CrossOriginProtection")
+	}
+	for _, r := range rt.routes {
+		if r.Endpoints&redirectEndpoints == 0 {
+			continue
+		}
+		if err := addBypass(cop, exactPattern(http.MethodPost+" ", r.Path)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addBypass adds pattern to cop, which panics on a pattern that conflicts
+// with one it has (ExemptReturnRoutes called twice, say).
+func addBypass(cop *http.CrossOriginProtection, pattern string) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("cofidis: ExemptReturnRoutes: %q: %v", pattern, v)
+		}
+	}()
+	cop.AddInsecureBypassPattern(pattern)
+	return nil
+}
+
+// exactPattern is an http.ServeMux pattern matching path exactly (not the
+// subtree under a path ending in "/"), after prefix (a method and a space,
+// or nothing). The Router's paths are escaped, so they hold no "{" that the
+// mux would read as a wildcard.
+func exactPattern(prefix, path string) string {
+	if strings.HasSuffix(path, "/") {
+		path += "{$}"
+	}
+	return prefix + path
 }
 
 type target struct {
@@ -265,10 +408,10 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		set = onlyChannel(set, ch)
 	}
 	if ch == ChannelRedirect {
-		h.router.redirect.serve(w, r, set, inferred)
+		h.router.serveRedirect(w, r, set, inferred)
 		return
 	}
-	h.router.notify.serve(w, r, set, inferred)
+	h.router.serveNotification(w, r, set, inferred)
 }
 
 // onlyChannel keeps the members of set that belong to channel ch.

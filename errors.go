@@ -15,7 +15,8 @@ var (
 	ErrMissingField = errors.New("cofidis: missing field")
 
 	// ErrInvalidField: a field is present but its value is malformed: wrong
-	// JSON type, impossible date, invalid UTF-8, control characters.
+	// JSON type, impossible date, invalid UTF-8, control characters, or a
+	// transactionStatus or subState longer than MaxStatusBytes.
 	ErrInvalidField = errors.New("cofidis: invalid field")
 
 	// ErrInvalidTransactionKey: the transactionKey form field is not a valid
@@ -48,6 +49,12 @@ var (
 	// configured allowlist.
 	ErrForbiddenSource = errors.New("cofidis: source address not allowed")
 
+	// ErrBrowserRequest: a request carrying the Fetch Metadata headers that
+	// only browsers send (Sec-Fetch-Site, Sec-Fetch-Mode) reached a URL that
+	// only Cofidis' servers post to. A browser there is a page on another
+	// site posting a forged notification, or a misrouted redirect.
+	ErrBrowserRequest = errors.New("cofidis: browser request to a notification URL")
+
 	// ErrNotVerified: the verifier (the merchant's getStatus call) reported
 	// another status than the one the callback claims.
 	ErrNotVerified = errors.New("cofidis: status not confirmed by verifier")
@@ -61,7 +68,8 @@ var (
 	ErrStoreUnavailable = errors.New("cofidis: idempotency store unavailable")
 
 	// ErrCallback: the merchant's callback returned an error or panicked;
-	// the answer is a retryable 5xx.
+	// the answer is a retryable 5xx. The callback's own error stays in the
+	// message and in the chain (errors.Is, errors.As).
 	ErrCallback = errors.New("cofidis: callback failed")
 
 	// ErrPermanent marks a callback error that must not be retried: the
@@ -97,8 +105,10 @@ var (
 // HTTP status the failure maps to, and wraps a sentinel (errors.Is) and, when
 // there is one, the underlying cause.
 //
-// Its message never contains the offending value: payloads are untrusted and
-// may be replayed from logs.
+// Its message never contains a value taken from the request: payloads are
+// untrusted and may be replayed from logs. Errors of the merchant's own code
+// (a callback, the Verifier, the Store) are trusted: their text is part of
+// the message, and they stay reachable through errors.Is and errors.As.
 type Error struct {
 	// Field is the field at fault in Cofidis' vocabulary, such as
 	// "transactionStatus", "transactionKey.merchantId" or "returnUrlOther".
@@ -110,8 +120,10 @@ type Error struct {
 	HTTPStatus int
 	// Err is the sentinel this error belongs to (one of the ErrXxx values).
 	Err error
-	// Cause is the underlying error, if any (for example a *json.SyntaxError).
-	// It is reachable through errors.As but not printed by Error.
+	// Cause is the underlying error, if any: a *url.Error or
+	// *http.MaxBytesError about the request (reachable through errors.As,
+	// not printed), or the error of the merchant's own code (printed, see
+	// trustedError).
 	Cause error
 }
 
@@ -148,48 +160,111 @@ func newError(sentinel error, field, reason string) *Error {
 	return &Error{Field: field, Reason: reason, HTTPStatus: statusFor(sentinel), Err: sentinel}
 }
 
-// wrapError is newError with an underlying cause.
+// wrapError is newError with an underlying cause, which the message leaves
+// out: a cause about the request may hold a part of it.
 func wrapError(sentinel error, field, reason string, cause error) *Error {
 	e := newError(sentinel, field, reason)
 	e.Cause = cause
 	return e
 }
 
-// sentinelStatus maps each sentinel to the HTTP status a receiver answers
-// with. Sentinels not listed (content errors) map to 400.
-var sentinelStatus = [...]struct {
+// trustedError wraps the error of the merchant's own code (a callback, the
+// Verifier, the Store): its text follows the reason in the message, since
+// operators need it and it holds nothing the request did not pass through
+// the merchant's code first.
+func trustedError(sentinel error, reason string, cause error) *Error {
+	text := cause.Error()
+	if reason != "" {
+		text = reason + ": " + text
+	}
+	return wrapError(sentinel, "", text, cause)
+}
+
+// sentinels maps each sentinel to the HTTP status a receiver answers with
+// and to its class, the stable short name ErrorClass returns. Its order is
+// the order of the classes a log limiter counts.
+var sentinels = [...]struct {
 	err    error
 	status int
+	class  string
 }{
-	{ErrPermanent, http.StatusOK},
-	{ErrUnknownURL, http.StatusNotFound},
-	{ErrMethodNotAllowed, http.StatusMethodNotAllowed},
-	{ErrUnsupportedMediaType, http.StatusUnsupportedMediaType},
-	{ErrBodyTooLarge, http.StatusRequestEntityTooLarge},
-	{ErrForbiddenSource, http.StatusForbidden},
-	{ErrNotVerified, http.StatusServiceUnavailable},
-	{ErrVerifierUnavailable, http.StatusServiceUnavailable},
-	{ErrStoreUnavailable, http.StatusServiceUnavailable},
-	{ErrCallback, http.StatusInternalServerError},
-	{ErrInvalidOption, http.StatusInternalServerError},
-	{ErrTimeZone, http.StatusInternalServerError},
-	{ErrMissingField, http.StatusBadRequest},
-	{ErrInvalidField, http.StatusBadRequest},
-	{ErrInvalidTransactionKey, http.StatusBadRequest},
-	{ErrRepeatedField, http.StatusBadRequest},
-	{ErrMalformedBody, http.StatusBadRequest},
-	{ErrBodyRead, http.StatusBadRequest},
+	{ErrPermanent, http.StatusOK, "permanent"},
+	{ErrUnknownURL, http.StatusNotFound, "unknown_url"},
+	{ErrMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed"},
+	{ErrUnsupportedMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
+	{ErrBodyTooLarge, http.StatusRequestEntityTooLarge, "body_too_large"},
+	{ErrForbiddenSource, http.StatusForbidden, "forbidden_source"},
+	{ErrBrowserRequest, http.StatusForbidden, "browser_request"},
+	{ErrNotVerified, http.StatusServiceUnavailable, "not_verified"},
+	{ErrVerifierUnavailable, http.StatusServiceUnavailable, "verifier_unavailable"},
+	{ErrStoreUnavailable, http.StatusServiceUnavailable, "store_unavailable"},
+	{ErrCallback, http.StatusInternalServerError, "callback_failed"},
+	{ErrLeaseLost, http.StatusInternalServerError, "lease_lost"},
+	{ErrInvalidOption, http.StatusInternalServerError, "invalid_option"},
+	{ErrTimeZone, http.StatusInternalServerError, "time_zone"},
+	{ErrMissingField, http.StatusBadRequest, "missing_field"},
+	{ErrInvalidField, http.StatusBadRequest, "invalid_field"},
+	{ErrInvalidTransactionKey, http.StatusBadRequest, "invalid_transaction_key"},
+	{ErrRepeatedField, http.StatusBadRequest, "repeated_field"},
+	{ErrMalformedBody, http.StatusBadRequest, "malformed_body"},
+	{ErrBodyRead, http.StatusBadRequest, "body_read"},
+	{ErrInvalidURL, http.StatusBadRequest, "invalid_url"},
+	{ErrDomainMismatch, http.StatusBadRequest, "domain_mismatch"},
+}
+
+// classOther is the class of errors that wrap none of the sentinels.
+const classOther = "other"
+
+// sentinelIndex returns the row of sentinels that err belongs to, or
+// len(sentinels) for none. An *Error belongs to its own sentinel, whatever
+// its cause wraps.
+func sentinelIndex(err error) int {
+	var e *Error
+	if errors.As(err, &e) && e.Err != nil {
+		err = e.Err
+	}
+	for i := range sentinels {
+		if errors.Is(err, sentinels[i].err) {
+			return i
+		}
+	}
+	return len(sentinels)
 }
 
 // statusFor maps a sentinel to the HTTP status a receiver answers with.
 func statusFor(sentinel error) int {
-	for _, m := range sentinelStatus {
-		if errors.Is(sentinel, m.err) {
-			return m.status
-		}
+	if i := sentinelIndex(sentinel); i < len(sentinels) {
+		return sentinels[i].status
 	}
 	// Everything else about the content of a request is the client's fault.
 	return http.StatusBadRequest
+}
+
+// ErrorClass returns a short, stable name for the kind of failure err is,
+// one per sentinel of this package: "missing_field", "body_too_large",
+// "not_verified", "callback_failed"… (see the package documentation for
+// the list); "other" for an error that wraps none of them, "" for nil. The
+// set of names is fixed, so it is safe as a metric label: unlike an error's
+// message, it never carries anything from the request.
+func ErrorClass(err error) string {
+	if err == nil {
+		return ""
+	}
+	if i := sentinelIndex(err); i < len(sentinels) {
+		return sentinels[i].class
+	}
+	return classOther
+}
+
+// ErrorClasses returns every name ErrorClass can return but "", in a fixed
+// order ending with "other", as a new slice: for declaring metrics up
+// front.
+func ErrorClasses() []string {
+	out := make([]string, 0, len(sentinels)+1)
+	for _, s := range sentinels {
+		out = append(out, s.class)
+	}
+	return append(out, classOther)
 }
 
 // HTTPStatus returns the HTTP status code a receiver answers with for err:
@@ -203,10 +278,8 @@ func HTTPStatus(err error) int {
 	if errors.As(err, &e) && e.HTTPStatus != 0 {
 		return e.HTTPStatus
 	}
-	for _, m := range sentinelStatus {
-		if errors.Is(err, m.err) {
-			return m.status
-		}
+	if i := sentinelIndex(err); i < len(sentinels) {
+		return sentinels[i].status
 	}
 	return http.StatusInternalServerError
 }

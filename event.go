@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -94,11 +95,6 @@ func (e Event) Endpoint() (Endpoint, bool) {
 	return e.Endpoints.Single()
 }
 
-// ID returns the transaction's identity, for use as a map or store key.
-func (e Event) ID() TransactionID {
-	return e.TransactionKey.ID()
-}
-
 // LogValue makes an Event print as a compact group in slog lines: identity,
 // status, channel and flags, never the raw body.
 func (e Event) LogValue() slog.Value {
@@ -113,34 +109,20 @@ func (e Event) LogValue() slog.Value {
 	)
 }
 
-// receiver is the part shared by both channels: decoding, event building and
-// verification.
-type receiver struct {
-	cfg    *config
-	parser *Parser
-}
-
-func newReceiver(cfg *config) receiver {
-	if cfg.idem.store != nil {
-		cfg.idem.store = recoveringStore{Store: cfg.idem.store, logger: cfg.logger}
-	}
-	return receiver{cfg: cfg, parser: NewParser(cfg.maxBody)}
-}
-
 // clientAddr resolves the client's address; errors leave it unknown.
-func (rc *receiver) clientAddr(r *http.Request) (netip.Addr, error) {
-	return rc.cfg.proxies.ClientIP(r.RemoteAddr, r.Header)
+func (rt *Router) clientAddr(r *http.Request) (netip.Addr, error) {
+	return rt.cfg.proxies.ClientIP(r.RemoteAddr, r.Header)
 }
 
 // checkSource enforces WithAllowedSources.
-func (rc *receiver) checkSource(addr netip.Addr, addrErr error) error {
-	if len(rc.cfg.allowed) == 0 {
+func (rt *Router) checkSource(addr netip.Addr, addrErr error) error {
+	if len(rt.cfg.allowed) == 0 {
 		return nil
 	}
 	if addrErr != nil {
 		return wrapError(ErrForbiddenSource, "", "the client address could not be determined", addrErr)
 	}
-	for _, p := range rc.cfg.allowed {
+	for _, p := range rt.cfg.allowed {
 		if p.Contains(addr) {
 			return nil
 		}
@@ -149,9 +131,9 @@ func (rc *receiver) checkSource(addr netip.Addr, addrErr error) error {
 }
 
 // decode reads the request into an Event for the given endpoints.
-func (rc *receiver) decode(r *http.Request, ch Channel, set EndpointSet, inferred bool, addr netip.Addr) (Event, error) {
-	received := rc.cfg.now()
-	cb, err := rc.parser.ParseRequest(r)
+func (rt *Router) decode(r *http.Request, ch Channel, set EndpointSet, inferred bool, addr netip.Addr) (Event, error) {
+	received := rt.cfg.now()
+	cb, err := rt.parser.ParseRequest(r)
 	if err != nil {
 		return Event{}, err
 	}
@@ -170,15 +152,13 @@ func (rc *receiver) decode(r *http.Request, ch Channel, set EndpointSet, inferre
 
 // verify asks the Verifier, if any, for the current status and records the
 // answer in ev. It returns nil when there is no Verifier or it agrees.
-func (rc *receiver) verify(ctx context.Context, ev *Event) error {
-	if rc.cfg.verifier == nil {
+func (rt *Router) verify(ctx context.Context, ev *Event) error {
+	if rt.cfg.verifier == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, rc.cfg.verifyTimeout)
-	defer cancel()
-	st, err := rc.currentStatus(ctx, ev.TransactionKey)
+	st, err := rt.verifications.do(ctx, ev.TransactionKey, rt.currentStatus)
 	if err != nil {
-		return wrapError(ErrVerifierUnavailable, "", "getStatus could not be checked", err)
+		return trustedError(ErrVerifierUnavailable, "", err)
 	}
 	ev.VerifiedStatus = ParseStatus(string(st))
 	if ev.VerifiedStatus != ev.Status {
@@ -189,28 +169,84 @@ func (rc *receiver) verify(ctx context.Context, ev *Event) error {
 	return nil
 }
 
-// currentStatus calls the Verifier, turning a panic into an error: the
-// verifier is the merchant's code around a remote call, and its crash must
-// become a retryable 503, not a dropped connection. http.ErrAbortHandler is
-// re-panicked, as for callbacks.
-func (rc *receiver) currentStatus(ctx context.Context, key TransactionKey) (st Status, err error) {
+// currentStatus calls the Verifier within the verify timeout, turning a
+// panic into an error: the verifier is the merchant's code around a remote
+// call, and its crash must become a retryable 503, not a dropped
+// connection. http.ErrAbortHandler is re-panicked, as for callbacks.
+func (rt *Router) currentStatus(ctx context.Context, key TransactionKey) (st Status, err error) {
+	ctx, cancel := context.WithTimeout(ctx, rt.cfg.verifyTimeout)
+	defer cancel()
 	defer func() {
 		if v := recover(); v != nil {
 			repanicAbort(v)
-			rc.cfg.logger.LogAttrs(ctx, slog.LevelError, "cofidis: verifier panicked",
+			rt.cfg.logger.LogAttrs(ctx, slog.LevelError, "cofidis: verifier panicked",
 				slog.String("transaction", key.ID().String()),
 				slog.String("panic", fmt.Sprint(v)),
 				slog.String("stack", string(debug.Stack())))
 			err = fmt.Errorf("verifier panicked: %v", v)
 		}
 	}()
-	return rc.cfg.verifier.CurrentStatus(ctx, key)
+	return rt.cfg.verifier.CurrentStatus(ctx, key)
 }
 
-// rejected logs a refused request and calls the OnError hook. It returns
-// the status to answer with.
-func (rc *receiver) rejected(r *http.Request, ch Channel, err error) int {
+// verifyGroup collapses concurrent verifications of one transaction into
+// one Verifier call, whose answer they all get: a burst of copies of one
+// posted body costs one getStatus call, not one each.
+type verifyGroup struct {
+	mu    sync.Mutex
+	calls map[TransactionID]*verifyCall
+}
+
+// verifyCall is one Verifier call in flight.
+type verifyCall struct {
+	done   chan struct{}
+	status Status
+	err    error
+}
+
+// do returns the answer of call for key, made by this caller or by the
+// concurrent caller that made it first, on that caller's context: the
+// others share its answer, its failure included (a 503, so they are
+// retried).
+func (g *verifyGroup) do(ctx context.Context, key TransactionKey, call func(context.Context, TransactionKey) (Status, error)) (Status, error) {
+	id := key.ID()
+	g.mu.Lock()
+	if c, ok := g.calls[id]; ok {
+		g.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.status, c.err
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	if g.calls == nil {
+		g.calls = map[TransactionID]*verifyCall{}
+	}
+	c := &verifyCall{done: make(chan struct{})}
+	g.calls[id] = c
+	g.mu.Unlock()
+	defer func() {
+		// Also when call re-panics http.ErrAbortHandler: the waiters
+		// then see an error.
+		if c.status == "" && c.err == nil {
+			c.err = errors.New("the verifier call was aborted")
+		}
+		g.mu.Lock()
+		delete(g.calls, id)
+		g.mu.Unlock()
+		close(c.done)
+	}()
+	c.status, c.err = call(ctx, key)
+	return c.status, c.err
+}
+
+// rejected logs a refused request (rate-limited per class, unless the
+// merchant's own code failed) and calls the OnError hooks. It returns the
+// status to answer with.
+func (rt *Router) rejected(r *http.Request, ch Channel, err error) int {
 	status := HTTPStatus(err)
+	class := sentinelIndex(err)
 	level := slog.LevelWarn
 	if status >= 500 {
 		level = slog.LevelError
@@ -219,36 +255,54 @@ func (rc *receiver) rejected(r *http.Request, ch Channel, err error) int {
 		slog.String("channel", ch.String()),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", status),
+		slog.String("class", ErrorClass(err)),
 		slog.String("error", err.Error()),
 	}
-	// A 5xx is our side's failure (verifier, store): its cause comes from
-	// the merchant's own code, not from the request, and operators need it.
-	var e *Error
-	if level == slog.LevelError && errors.As(err, &e) && e.Cause != nil {
-		attrs = append(attrs, slog.String("cause", e.Cause.Error()))
+	if ownCodeFailed(err) {
+		rt.cfg.logger.LogAttrs(r.Context(), level, "cofidis: request rejected", attrs...)
+	} else {
+		rt.logs.log(r.Context(), class, level, "cofidis: request rejected", attrs...)
 	}
-	rc.cfg.logger.LogAttrs(r.Context(), level, "cofidis: request rejected", attrs...)
-	if rc.cfg.onError != nil {
-		rc.cfg.onError(r, err)
+	for _, fn := range rt.cfg.onError {
+		fn(r, err)
 	}
 	return status
 }
 
+// ownCodeFailed reports whether err is a failure of the merchant's own code
+// (the Verifier, the Store, a callback), which a request cannot cause at
+// will and whose log lines are never suppressed.
+func ownCodeFailed(err error) bool {
+	return errors.Is(err, ErrVerifierUnavailable) || errors.Is(err, ErrStoreUnavailable) || errors.Is(err, ErrCallback)
+}
+
 // callbackFailed logs a callback's failure, with the stack of a panic, and
-// reports it to the OnError hook as the *Error it returns.
-func (rc *receiver) callbackFailed(r *http.Request, ev Event, err error, msg string) *Error {
+// reports it to the OnError hooks as the *Error it returns, which keeps the
+// callback's own error text and chain.
+func (rt *Router) callbackFailed(r *http.Request, ev Event, err error, msg string) *Error {
 	attrs := []slog.Attr{slog.Any("event", ev), slog.String("error", err.Error())}
 	var pe *PanicError
+	reason := ""
 	if errors.As(err, &pe) {
 		attrs = append(attrs, slog.String("stack", string(pe.Stack)))
+		reason = "panic"
+		err = panicCause{pe}
 	}
-	rc.cfg.logger.LogAttrs(r.Context(), slog.LevelError, msg, attrs...)
-	cbErr := wrapError(ErrCallback, "", "the callback failed", err)
-	if rc.cfg.onError != nil {
-		rc.cfg.onError(r, cbErr)
+	rt.cfg.logger.LogAttrs(r.Context(), slog.LevelError, msg, attrs...)
+	cbErr := trustedError(ErrCallback, reason, err)
+	for _, fn := range rt.cfg.onError {
+		fn(r, cbErr)
 	}
 	return cbErr
 }
+
+// panicCause presents a *PanicError as a cause without its "cofidis:
+// callback failed" prefix, which the *Error wrapping it already has; it
+// unwraps to it for errors.As.
+type panicCause struct{ p *PanicError }
+
+func (c panicCause) Error() string { return fmt.Sprint(c.p.Value) }
+func (c panicCause) Unwrap() error { return c.p }
 
 // PanicError is the error a recovered callback panic becomes. It wraps
 // ErrCallback.

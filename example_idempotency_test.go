@@ -20,13 +20,22 @@ import (
 func ExampleWithIdempotency() {
 	store := cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{}) // one process
 	confirmCalls := 0
-	h, err := cofidis.NewNotificationHandler(
+	urls, err := cofidis.NewURLs("https://shop.example/payments")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	rt, err := cofidis.NewRouter(urls,
+		func(w http.ResponseWriter, r *http.Request, ev cofidis.Event) error {
+			return cofidis.SeeOther(w, r, "/orders/"+ev.TransactionKey.MerchantTransactionID)
+		},
 		func(ctx context.Context, ev cofidis.Event) error {
 			if ev.Status.IsAccepted() {
 				confirmCalls++ // call confirm, ship, e-mail: once per decision
 			}
 			return nil // an error releases the claim: the next delivery retries
 		},
+		cofidis.WithInsecureSkipVerify(), // the example posts made-up events; see WithVerifier
 		cofidis.WithIdempotency(store),
 		cofidis.WithDeliveryHook(func(_ context.Context, ev cofidis.Event, o cofidis.Outcome) {
 			action := ev.ActionKey().Action
@@ -39,24 +48,24 @@ func ExampleWithIdempotency() {
 		return
 	}
 
-	deliver := func(status, subState string) {
+	deliver := func(target, status, subState string) {
 		form := url.Values{
 			"transactionKey": {`{"merchantCountry":"fr","providerId":"providrid","providerTransactionId":null,` +
 				`"merchantId":"020280098","merchantTransactionId":"2YgKoUd4DB","merchantTransactionDate":"20260227"}`},
 			"transactionStatus": {status},
 			"subState":          {subState},
 		}
-		r := httptest.NewRequest(http.MethodPost, "/cofidis/notify", strings.NewReader(form.Encode()))
+		r := httptest.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
+		rt.ServeHTTP(w, r)
 		fmt.Println(" →", w.Code)
 	}
-	deliver("pending", "signed")
-	deliver("to_confirm", "")       // notificationUrlSuccess
-	deliver("to_confirm", "signed") // notificationUrlPending: same decision
-	deliver("to_confirm", "")       // a retry
-	deliver("pending", "")          // late: the transaction is further along
+	deliver(urls.NotificationURLPending, "pending", "signed")
+	deliver(urls.NotificationURLSuccess, "to_confirm", "")
+	deliver(urls.NotificationURLPending, "to_confirm", "signed") // same decision
+	deliver(urls.NotificationURLSuccess, "to_confirm", "")       // a retry
+	deliver(urls.NotificationURLPending, "pending", "")          // late: the transaction is further along
 	fmt.Println("confirm called", confirmCalls, "time(s)")
 	// Output:
 	// pending/signed  processed → 200

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 
 	"github.com/cofidis-go/cofidis"
 )
@@ -16,7 +17,7 @@ func ExampleNewURLs() {
 		fmt.Println(err)
 		return
 	}
-	urls = urls.WithQuery("order", "A-42")
+	urls = urls.WithQuery(url.Values{"order": {"A-42"}})
 
 	technicalData, err := json.MarshalIndent(urls, "", "  ")
 	if err != nil {

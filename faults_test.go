@@ -130,11 +130,7 @@ func TestFaultCallback(t *testing.T) {
 				log    hostileLog
 				hooked []error
 			)
-			h, err := cofidis.NewNotificationHandler(tt.fn,
-				cofidis.WithLogger(log.logger()),
-				cofidis.WithOnError(func(_ *http.Request, err error) { hooked = append(hooked, err) }),
-			)
-			require.NoError(t, err)
+			h := notifier(t, tt.fn, cofidis.WithLogger(log.logger()), cofidis.WithOnError(func(_ *http.Request, err error) { hooked = append(hooked, err) }))
 
 			w := hostileServe(t, h, faultRequest(t.Context()))
 			require.Equal(t, tt.want.status, w.Code)
@@ -173,11 +169,7 @@ func TestFaultCallback(t *testing.T) {
 func TestFaultCallbackPanicValue(t *testing.T) {
 	t.Parallel()
 	var hooked error
-	h, err := cofidis.NewNotificationHandler(func(context.Context, cofidis.Event) error { panic(errFault) },
-		cofidis.WithLogger(new(hostileLog).logger()),
-		cofidis.WithOnError(func(_ *http.Request, err error) { hooked = err }),
-	)
-	require.NoError(t, err)
+	h := notifier(t, func(context.Context, cofidis.Event) error { panic(errFault) }, cofidis.WithLogger(new(hostileLog).logger()), cofidis.WithOnError(func(_ *http.Request, err error) { hooked = err }))
 	w := hostileServe(t, h, faultRequest(t.Context()))
 	require.Equal(t, http.StatusInternalServerError, w.Code)
 	var pe *cofidis.PanicError
@@ -192,26 +184,20 @@ func TestFaultCallbackAbortHandler(t *testing.T) {
 	t.Parallel()
 	for _, v := range []any{http.ErrAbortHandler, fmt.Errorf("client gone: %w", http.ErrAbortHandler)} {
 		var log hostileLog
-		h, err := cofidis.NewNotificationHandler(func(context.Context, cofidis.Event) error { panic(v) },
-			cofidis.WithLogger(log.logger()))
-		require.NoError(t, err)
+		h := notifier(t, func(context.Context, cofidis.Event) error { panic(v) }, cofidis.WithLogger(log.logger()))
 		require.PanicsWithValue(t, v, func() {
 			h.ServeHTTP(httptest.NewRecorder(), faultRequest(t.Context()))
 		})
 		assert.Empty(t, log.String(), "an aborted response is not logged as a failure")
 
-		rh, err := cofidis.NewRedirectHandler(func(http.ResponseWriter, *http.Request, cofidis.Event) error { panic(v) },
-			cofidis.WithLogger(log.logger()))
-		require.NoError(t, err)
+		rh := redirector(t, func(http.ResponseWriter, *http.Request, cofidis.Event) error { panic(v) }, cofidis.WithLogger(log.logger()))
 		require.PanicsWithValue(t, v, func() {
 			rh.ServeHTTP(httptest.NewRecorder(), faultRequest(t.Context()))
 		})
 	}
 
 	// Over a real server: the connection is dropped without an answer.
-	h, err := cofidis.NewNotificationHandler(func(context.Context, cofidis.Event) error { panic(http.ErrAbortHandler) },
-		cofidis.WithLogger(new(hostileLog).logger()))
-	require.NoError(t, err)
+	h := notifier(t, func(context.Context, cofidis.Event) error { panic(http.ErrAbortHandler) }, cofidis.WithLogger(new(hostileLog).logger()))
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	resp, err := srv.Client().Post(srv.URL, hostileFormType, strings.NewReader(hostileBody))
@@ -227,7 +213,7 @@ func TestFaultCallbackAbortHandler(t *testing.T) {
 func TestFaultCallbackDeadline(t *testing.T) {
 	t.Parallel()
 	var log hostileLog
-	h, err := cofidis.NewNotificationHandler(func(ctx context.Context, _ cofidis.Event) error {
+	h := notifier(t, func(ctx context.Context, _ cofidis.Event) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -235,7 +221,6 @@ func TestFaultCallbackDeadline(t *testing.T) {
 			return nil
 		}
 	}, cofidis.WithLogger(log.logger()))
-	require.NoError(t, err)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
@@ -281,14 +266,14 @@ func TestFaultVerifier(t *testing.T) {
 				return "", errFault
 			}),
 			status: 503, sentinel: cofidis.ErrVerifierUnavailable, cause: errFault,
-			errAttr: "cofidis: verifier unavailable: getStatus could not be checked",
+			errAttr: "cofidis: verifier unavailable: database is down",
 		},
 		{
 			name:     "times out",
 			verifier: new(faultStuckVerifier),
 			opts:     []cofidis.Option{cofidis.WithVerifyTimeout(30 * time.Millisecond)},
 			status:   503, sentinel: cofidis.ErrVerifierUnavailable, cause: context.DeadlineExceeded,
-			errAttr: "cofidis: verifier unavailable: getStatus could not be checked",
+			errAttr: "cofidis: verifier unavailable: getStatus: context deadline exceeded",
 		},
 		{
 			name:     "runs when the client is already gone",
@@ -299,7 +284,7 @@ func TestFaultVerifier(t *testing.T) {
 				return ctx
 			},
 			status: 503, sentinel: cofidis.ErrVerifierUnavailable, cause: context.Canceled,
-			errAttr: "cofidis: verifier unavailable: getStatus could not be checked",
+			errAttr: "cofidis: verifier unavailable: getStatus: context canceled",
 		},
 		{
 			name: "panics with a string",
@@ -307,7 +292,7 @@ func TestFaultVerifier(t *testing.T) {
 				panic("nil client")
 			}),
 			status: 503, sentinel: cofidis.ErrVerifierUnavailable,
-			errAttr:  "cofidis: verifier unavailable: getStatus could not be checked",
+			errAttr:  "cofidis: verifier unavailable: verifier panicked: nil client",
 			panicked: "nil client",
 		},
 		{
@@ -316,7 +301,7 @@ func TestFaultVerifier(t *testing.T) {
 				panic(errFault)
 			}),
 			status: 503, sentinel: cofidis.ErrVerifierUnavailable,
-			errAttr:  "cofidis: verifier unavailable: getStatus could not be checked",
+			errAttr:  "cofidis: verifier unavailable: verifier panicked: database is down",
 			panicked: "database is down",
 		},
 		{
@@ -348,11 +333,10 @@ func TestFaultVerifier(t *testing.T) {
 				cofidis.WithLogger(log.logger()),
 				cofidis.WithOnError(func(_ *http.Request, err error) { hooked = append(hooked, err) }),
 			}, tt.opts...)
-			h, err := cofidis.NewNotificationHandler(func(context.Context, cofidis.Event) error {
+			h := notifier(t, func(context.Context, cofidis.Event) error {
 				calls.Add(1)
 				return nil
 			}, opts...)
-			require.NoError(t, err)
 
 			ctx := t.Context()
 			if tt.ctx != nil {
@@ -403,9 +387,7 @@ func TestFaultVerifierDefaultDeadline(t *testing.T) {
 		got, _ = ctx.Deadline()
 		return cofidis.StatusPending, nil
 	})
-	h, err := cofidis.NewNotificationHandler(func(context.Context, cofidis.Event) error { return nil },
-		cofidis.WithVerifier(v), cofidis.WithLogger(new(hostileLog).logger()))
-	require.NoError(t, err)
+	h := notifier(t, func(context.Context, cofidis.Event) error { return nil }, cofidis.WithVerifier(v), cofidis.WithLogger(new(hostileLog).logger()))
 	start := time.Now()
 	w := hostileServe(t, h, faultRequest(t.Context()))
 	require.Equal(t, http.StatusOK, w.Code)
@@ -419,9 +401,7 @@ func TestFaultVerifierAbortHandler(t *testing.T) {
 	v := cofidis.VerifierFunc(func(context.Context, cofidis.TransactionKey) (cofidis.Status, error) {
 		panic(http.ErrAbortHandler)
 	})
-	h, err := cofidis.NewNotificationHandler(func(context.Context, cofidis.Event) error { return nil },
-		cofidis.WithVerifier(v), cofidis.WithLogger(new(hostileLog).logger()))
-	require.NoError(t, err)
+	h := notifier(t, func(context.Context, cofidis.Event) error { return nil }, cofidis.WithVerifier(v), cofidis.WithLogger(new(hostileLog).logger()))
 	require.PanicsWithValue(t, http.ErrAbortHandler, func() {
 		h.ServeHTTP(httptest.NewRecorder(), faultRequest(t.Context()))
 	})
@@ -457,18 +437,18 @@ func TestFaultRedirect(t *testing.T) {
 		{
 			name: "verifier fails", fn: seeOther, opts: []cofidis.Option{cofidis.WithVerifier(failing)},
 			status: 303, msg: "cofidis: redirect not verified", level: "WARN",
-			error: "cofidis: verifier unavailable: getStatus could not be checked",
+			error: "cofidis: verifier unavailable: database is down",
 		},
 		{
 			name: "verifier times out", fn: seeOther,
 			opts:   []cofidis.Option{cofidis.WithVerifier(new(faultStuckVerifier)), cofidis.WithVerifyTimeout(30 * time.Millisecond)},
 			status: 303, msg: "cofidis: redirect not verified", level: "WARN",
-			error: "cofidis: verifier unavailable: getStatus could not be checked",
+			error: "cofidis: verifier unavailable: getStatus: context deadline exceeded",
 		},
 		{
 			name: "verifier panics", fn: seeOther, opts: []cofidis.Option{cofidis.WithVerifier(panicking)},
 			status: 303, msg: "cofidis: redirect not verified", level: "WARN",
-			error: "cofidis: verifier unavailable: getStatus could not be checked",
+			error: "cofidis: verifier unavailable: verifier panicked: nil client",
 		},
 		{
 			name:   "callback returns an error",
@@ -494,8 +474,7 @@ func TestFaultRedirect(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var log hostileLog
-			h, err := cofidis.NewRedirectHandler(tt.fn, append([]cofidis.Option{cofidis.WithLogger(log.logger())}, tt.opts...)...)
-			require.NoError(t, err)
+			h := redirector(t, tt.fn, append([]cofidis.Option{cofidis.WithLogger(log.logger())}, tt.opts...)...)
 			start := time.Now()
 			w := hostileServe(t, h, faultRequest(t.Context()))
 			assert.Less(t, time.Since(start), 5*time.Second)
@@ -518,12 +497,9 @@ func TestFaultRedirect(t *testing.T) {
 
 // TestFaultPanicsDoNotLeak: recovered panics leave no goroutine behind.
 func TestFaultPanicsDoNotLeak(t *testing.T) {
-	h, err := cofidis.NewNotificationHandler(func(context.Context, cofidis.Event) error { panic("boom") },
-		cofidis.WithLogger(new(hostileLog).logger()),
-		cofidis.WithVerifier(cofidis.VerifierFunc(func(context.Context, cofidis.TransactionKey) (cofidis.Status, error) {
-			return cofidis.StatusPending, nil
-		})))
-	require.NoError(t, err)
+	h := notifier(t, func(context.Context, cofidis.Event) error { panic("boom") }, cofidis.WithLogger(new(hostileLog).logger()), cofidis.WithVerifier(cofidis.VerifierFunc(func(context.Context, cofidis.TransactionKey) (cofidis.Status, error) {
+		return cofidis.StatusPending, nil
+	})))
 	before := runtime.NumGoroutine()
 	for range 100 {
 		w := hostileServe(t, h, faultRequest(t.Context()))
@@ -592,7 +568,8 @@ func faultUnreachable(ctx context.Context) (cofidis.ClaimResult, error) {
 func TestFaultStore(t *testing.T) {
 	t.Parallel()
 	const rejected = "cofidis: request rejected"
-	const unavailable = "cofidis: idempotency store unavailable: the idempotency store could not be asked"
+	// The store is the merchant's own code: its error text is kept.
+	const unavailable = "cofidis: idempotency store unavailable: "
 	for _, tt := range []struct {
 		name     string
 		store    *faultStore
@@ -608,13 +585,13 @@ func TestFaultStore(t *testing.T) {
 		{
 			name:   "claim fails",
 			store:  &faultStore{claim: func(context.Context) (cofidis.ClaimResult, error) { return cofidis.ClaimResult{}, errStoreDown }},
-			status: 503, msg: rejected, level: "ERROR", error: unavailable, outcome: cofidis.OutcomeStoreFailed,
+			status: 503, msg: rejected, level: "ERROR", error: unavailable + errStoreDown.Error(), outcome: cofidis.OutcomeStoreFailed,
 		},
 		{
 			name:     "store unreachable until the request's deadline",
 			store:    &faultStore{claim: faultUnreachable},
 			deadline: 50 * time.Millisecond,
-			status:   503, msg: rejected, level: "ERROR", error: unavailable, outcome: cofidis.OutcomeStoreFailed,
+			status:   503, msg: rejected, level: "ERROR", error: unavailable + "redis: context deadline exceeded", outcome: cofidis.OutcomeStoreFailed,
 		},
 		{
 			name: "claim gets a deadline of its own when the request has none",
@@ -626,21 +603,21 @@ func TestFaultStore(t *testing.T) {
 				}
 				return cofidis.ClaimResult{}, errStoreDown
 			}},
-			status: 503, msg: rejected, level: "ERROR", error: unavailable, outcome: cofidis.OutcomeStoreFailed,
+			status: 503, msg: rejected, level: "ERROR", error: unavailable + errStoreDown.Error(), outcome: cofidis.OutcomeStoreFailed,
 		},
 		{
 			name: "claim answers an impossible state",
 			store: &faultStore{claim: func(context.Context) (cofidis.ClaimResult, error) {
 				return cofidis.ClaimResult{State: cofidis.Unclaimed}, nil
 			}},
-			status: 503, msg: rejected, level: "ERROR", error: unavailable, outcome: cofidis.OutcomeStoreFailed,
+			status: 503, msg: rejected, level: "ERROR", error: unavailable + "the store answered an invalid claim state unclaimed", outcome: cofidis.OutcomeStoreFailed,
 		},
 		{
 			name: "claim granted without a token",
 			store: &faultStore{claim: func(context.Context) (cofidis.ClaimResult, error) {
 				return cofidis.ClaimResult{State: cofidis.Claimed}, nil
 			}},
-			status: 503, msg: rejected, level: "ERROR", error: unavailable, outcome: cofidis.OutcomeStoreFailed,
+			status: 503, msg: rejected, level: "ERROR", error: unavailable + "the store answered an invalid claim state claimed", outcome: cofidis.OutcomeStoreFailed,
 		},
 		{
 			name:   "complete fails after the callback succeeded",
@@ -670,16 +647,10 @@ func TestFaultStore(t *testing.T) {
 			if fn == nil {
 				fn = func(context.Context, cofidis.Event) error { return nil }
 			}
-			h, err := cofidis.NewNotificationHandler(func(ctx context.Context, ev cofidis.Event) error {
+			h := notifier(t, func(ctx context.Context, ev cofidis.Event) error {
 				calls.Add(1)
 				return fn(ctx, ev)
-			},
-				cofidis.WithIdempotency(tt.store),
-				cofidis.WithLogger(log.logger()),
-				cofidis.WithOnError(func(_ *http.Request, err error) { hooked = append(hooked, err) }),
-				cofidis.WithDeliveryHook(func(_ context.Context, _ cofidis.Event, o cofidis.Outcome) { outcomes = append(outcomes, o) }),
-			)
-			require.NoError(t, err)
+			}, cofidis.WithIdempotency(tt.store), cofidis.WithLogger(log.logger()), cofidis.WithOnError(func(_ *http.Request, err error) { hooked = append(hooked, err) }), cofidis.WithDeliveryHook(func(_ context.Context, _ cofidis.Event, o cofidis.Outcome) { outcomes = append(outcomes, o) }))
 
 			ctx := t.Context()
 			if tt.deadline > 0 {
@@ -733,7 +704,7 @@ func TestFaultStoreRedirect(t *testing.T) {
 		{
 			name: "claim fails in claim mode", store: &faultStore{claim: down}, claims: true,
 			status: 503, msg: "cofidis: request rejected", level: "ERROR",
-			error: "cofidis: idempotency store unavailable: the idempotency store could not be asked",
+			error: "cofidis: idempotency store unavailable: " + errStoreDown.Error(),
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -742,15 +713,10 @@ func TestFaultStoreRedirect(t *testing.T) {
 				log   hostileLog
 				calls atomic.Int32
 			)
-			h, err := cofidis.NewRedirectHandler(func(w http.ResponseWriter, r *http.Request, _ cofidis.Event) error {
+			h := redirector(t, func(w http.ResponseWriter, r *http.Request, _ cofidis.Event) error {
 				calls.Add(1)
 				return cofidis.SeeOther(w, r, "/orders/A-1")
-			},
-				cofidis.WithIdempotency(tt.store),
-				cofidis.WithRedirectClaims(tt.claims),
-				cofidis.WithLogger(log.logger()),
-			)
-			require.NoError(t, err)
+			}, cofidis.WithIdempotency(tt.store), cofidis.WithRedirectClaims(tt.claims), cofidis.WithLogger(log.logger()))
 			w := hostileServe(t, h, faultRequest(t.Context()))
 			require.Equal(t, tt.status, w.Code)
 			assert.Equal(t, tt.calls, calls.Load())
@@ -805,11 +771,10 @@ func TestFaultStorePanics(t *testing.T) {
 			if fn == nil {
 				fn = func(context.Context, cofidis.Event) error { return nil }
 			}
-			h, err := cofidis.NewNotificationHandler(func(ctx context.Context, ev cofidis.Event) error {
+			h := notifier(t, func(ctx context.Context, ev cofidis.Event) error {
 				calls.Add(1)
 				return fn(ctx, ev)
 			}, cofidis.WithIdempotency(tt.store), cofidis.WithLogger(log.logger()))
-			require.NoError(t, err)
 			w := hostileServe(t, h, faultRequest(t.Context()))
 			require.Equal(t, tt.status, w.Code)
 			assert.Equal(t, tt.calls, calls.Load())
@@ -834,10 +799,9 @@ func TestFaultStorePanics(t *testing.T) {
 		t.Parallel()
 		var log hostileLog
 		store := &faultStore{peek: boomClaim}
-		h, err := cofidis.NewRedirectHandler(func(w http.ResponseWriter, r *http.Request, _ cofidis.Event) error {
+		h := redirector(t, func(w http.ResponseWriter, r *http.Request, _ cofidis.Event) error {
 			return cofidis.SeeOther(w, r, "/orders/A-1")
 		}, cofidis.WithIdempotency(store), cofidis.WithLogger(log.logger()))
-		require.NoError(t, err)
 		w := hostileServe(t, h, faultRequest(t.Context()))
 		require.Equal(t, http.StatusSeeOther, w.Code, "the browser still gets its page")
 		rec := faultLogRecord(t, &log, "cofidis: redirect delivered without its idempotency state")
@@ -847,9 +811,7 @@ func TestFaultStorePanics(t *testing.T) {
 	t.Run("abort handler", func(t *testing.T) {
 		t.Parallel()
 		store := &faultStore{claim: func(context.Context) (cofidis.ClaimResult, error) { panic(http.ErrAbortHandler) }}
-		h, err := cofidis.NewNotificationHandler(func(context.Context, cofidis.Event) error { return nil },
-			cofidis.WithIdempotency(store), cofidis.WithLogger(new(hostileLog).logger()))
-		require.NoError(t, err)
+		h := notifier(t, func(context.Context, cofidis.Event) error { return nil }, cofidis.WithIdempotency(store), cofidis.WithLogger(new(hostileLog).logger()))
 		require.PanicsWithValue(t, http.ErrAbortHandler, func() {
 			h.ServeHTTP(httptest.NewRecorder(), faultRequest(t.Context()))
 		})

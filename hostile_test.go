@@ -121,8 +121,8 @@ var hostileFiles = []struct {
 	{"country-three-letters.body", 400},
 	{"country-digits.body", 400},
 	// Oversized fields in a body within the limit.
-	{"status-70-bytes.body", 400},
-	{"substate-70-bytes.body", 400},
+	{"status-257-bytes.body", 400},
+	{"substate-257-bytes.body", 400},
 	// HTTP parameter pollution: a field sent twice, in any encoding.
 	{"repeated-transaction-key.body", 400},
 	{"repeated-status.body", 400},
@@ -459,12 +459,11 @@ func TestHostileNotification(t *testing.T) {
 				cofidis.WithLogger(log.logger()),
 				cofidis.WithOnError(func(_ *http.Request, err error) { hooked = append(hooked, err) }),
 			}, c.opts...)
-			h, err := cofidis.NewNotificationHandler(func(_ context.Context, ev cofidis.Event) error {
+			h := notifier(t, func(_ context.Context, ev cofidis.Event) error {
 				calls.Add(1)
 				got = ev
 				return nil
 			}, opts...)
-			require.NoError(t, err)
 
 			r := newHostileRequest(t, c)
 			start := time.Now()
@@ -553,12 +552,11 @@ func TestHostileRedirect(t *testing.T) {
 				calls atomic.Int32
 			)
 			opts := append([]cofidis.Option{cofidis.WithLogger(log.logger())}, c.opts...)
-			h, err := cofidis.NewRedirectHandler(func(w http.ResponseWriter, r *http.Request, ev cofidis.Event) error {
+			h := redirector(t, func(w http.ResponseWriter, r *http.Request, ev cofidis.Event) error {
 				calls.Add(1)
 				hostileCheckRealKey(t, ev)
 				return cofidis.SeeOther(w, r, "/orders/A-1")
 			}, opts...)
-			require.NoError(t, err)
 
 			w := hostileServe(t, h, newHostileRequest(t, c))
 			if c.status == http.StatusOK {
@@ -593,15 +591,11 @@ func hostileServer(t *testing.T, log *hostileLog, wrap func(http.Handler) http.H
 	t.Helper()
 	calls = new(atomic.Int32)
 	rejected = make(chan error, 8)
-	h, err := cofidis.NewNotificationHandler(func(_ context.Context, ev cofidis.Event) error {
+	h := notifier(t, func(_ context.Context, ev cofidis.Event) error {
 		calls.Add(1)
 		return nil
-	},
-		cofidis.WithLogger(log.logger()),
-		cofidis.WithOnError(func(_ *http.Request, err error) { rejected <- err }),
-	)
-	require.NoError(t, err)
-	var handler http.Handler = h
+	}, cofidis.WithLogger(log.logger()), cofidis.WithOnError(func(_ *http.Request, err error) { rejected <- err }))
+	handler := h
 	if wrap != nil {
 		handler = wrap(h)
 	}

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net/http"
 	"net/url"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -52,12 +52,13 @@ type ActionKey struct {
 	// Transaction is the transaction's identity, TransactionID.String().
 	Transaction string
 	// Action names the decision within the transaction: the canonical
-	// status, path-escaped, followed for pending and unknown statuses by
-	// "/" and the path-escaped sub-state, as in "to_confirm" or
-	// "pending/signed".
+	// status (lower-cased when unknown), path-escaped, followed for pending
+	// and unknown statuses by "/" and the path-escaped sub-state (also
+	// lower-cased when unknown), as in "to_confirm" or "pending/signed".
 	Action string
-	// Status is the event's canonical status. Complete records it as the
-	// transaction's furthest status when Rank exceeds the one recorded.
+	// Status is the event's canonical status (lower-cased when unknown).
+	// Complete records it as the transaction's furthest status when Rank
+	// exceeds the one recorded.
 	Status Status
 	// Rank is Status.Rank(), or 0 when completing the action must not move
 	// the transaction's furthest status (unknown statuses, events the
@@ -77,13 +78,25 @@ func (k ActionKey) String() string { return k.Transaction + " " + k.Action }
 // because the documentation attaches sub-states to pending only: a
 // to_confirm that follows a pending check may carry its last sub-state on
 // one URL and none on another, and is still the same decision.
+//
+// An unknown status or sub-state is keyed by its case-folded form (the raw
+// value stays in the event, for display): Cofidis' own pages spell known
+// statuses with varying case, so "Partially_validated" and
+// "PARTIALLY_VALIDATED" are one decision.
 func (e Event) ActionKey() ActionKey {
 	st := e.Status
+	if !st.Known() {
+		st = Status(strings.ToLower(string(st)))
+	}
 	action := url.PathEscape(string(st))
 	if e.SubState != "" && (st == StatusPending || !st.Known()) {
-		action += "/" + url.PathEscape(string(e.SubState))
+		sub := string(e.SubState)
+		if !e.SubState.Known() {
+			sub = strings.ToLower(sub)
+		}
+		action += "/" + url.PathEscape(sub)
 	}
-	return ActionKey{Transaction: e.ID().String(), Action: action, Status: st, Rank: st.Rank()}
+	return ActionKey{Transaction: e.TransactionKey.ID().String(), Action: action, Status: st, Rank: st.Rank()}
 }
 
 // ClaimState is what a Store found for an action key.
@@ -230,27 +243,19 @@ func (o Outcome) String() string {
 // runs before the answer is written and must not write to the response.
 type DeliveryHookFunc func(ctx context.Context, ev Event, outcome Outcome)
 
-// idemConfig is the idempotency part of a handler's configuration.
-type idemConfig struct {
-	store          Store
-	lease          time.Duration
-	deliverStale   bool
-	redirectClaims bool
-	hook           DeliveryHookFunc
-}
-
-// WithIdempotency makes the handlers deduplicate deliveries through s, so
+// WithIdempotency makes the Router deduplicate deliveries through s, so
 // that each decision (Event.ActionKey) reaches the notification callback
 // once, and recognise stale events. Share one Store between all the
 // receivers that serve the same URLs (every replica): NewMemoryStore for a
 // single process, the redisstore module for several.
 //
-// Notifications: a delivery claims the action before the callback runs;
-// nil or Permanent completes it, an error or panic releases it (500, the
-// next delivery processes it). Duplicates of a completed action are answered
-// 200 without calling the callback; a duplicate arriving while another
-// delivery holds the claim is answered 503 with Retry-After; if the store
-// cannot be asked, 503 and no dispatch.
+// Notifications: a delivery claims the action before anything else (the
+// Verifier included); nil or Permanent completes it, an error or panic
+// releases it (500, the next delivery processes it). Duplicates of a
+// completed action are answered 200 without calling the Verifier or the
+// callback; a duplicate arriving while another delivery holds the claim is
+// answered 503 with Retry-After; if the store cannot be asked, 503 and no
+// dispatch.
 //
 // Redirects never consume the action by default: they answer a browser and
 // prove nothing. Their callback always runs, with Event.Duplicate set when a
@@ -261,8 +266,8 @@ func WithIdempotency(s Store) Option {
 		if s == nil {
 			return optionError("WithIdempotency", "want a non-nil Store")
 		}
-		c.idem.store = s
-		return nil
+		c.store = s
+		return c.once("WithIdempotency")
 	}
 }
 
@@ -270,27 +275,28 @@ func WithIdempotency(s Store) Option {
 // (default DefaultLease). The notification callback's context ends with the
 // lease, so a callback that honours it cannot run on while another delivery
 // takes the action over. Choose it above the callback's longest run: a
-// delivery whose holder crashed waits that long.
+// delivery whose holder crashed waits that long. It needs WithIdempotency.
 func WithLease(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
 			return optionError("WithLease", "want a positive duration")
 		}
-		c.idem.lease = d
-		return nil
+		c.lease = d
+		return c.once("WithLease")
 	}
 }
 
 // WithStaleEvents decides what becomes of a notification whose transaction
 // the store records as further along (Event.Stale: pending after to_confirm,
 // to_confirm after validated). By default (deliver false) it is acknowledged
-// with 200 without dispatch and reported to the delivery hook as
+// with 200 without dispatch and reported to the delivery hooks as
 // OutcomeStale; with deliver true it reaches the callback flagged Stale,
-// once, like any other action. Redirects are always delivered, flagged.
+// once, like any other action. Redirects are always delivered, flagged. It
+// needs WithIdempotency.
 func WithStaleEvents(deliver bool) Option {
 	return func(c *config) error {
-		c.idem.deliverStale = deliver
-		return nil
+		c.deliverStale = deliver
+		return c.once("WithStaleEvents")
 	}
 }
 
@@ -301,23 +307,25 @@ func WithStaleEvents(deliver bool) Option {
 // merchant, and with WithVerifier: a redirect comes from the browser. A
 // redirect whose action is done or held elsewhere is still delivered (the
 // browser needs a page), with Event.Duplicate set; if the store cannot be
-// asked, the error page is rendered with 503.
+// asked, the RedirectErrorFunc answers with a 503 error. It needs
+// WithIdempotency.
 func WithRedirectClaims(claim bool) Option {
 	return func(c *config) error {
-		c.idem.redirectClaims = claim
-		return nil
+		c.redirectClaims = claim
+		return c.once("WithRedirectClaims")
 	}
 }
 
-// WithDeliveryHook sets a function called once for every decoded and
-// verified delivery with its Outcome, with or without WithIdempotency.
-// Rejected requests go to WithOnError instead.
+// WithDeliveryHook adds a function called once for every decoded delivery
+// with its Outcome, with or without WithIdempotency. Rejected requests go
+// to the WithOnError hooks instead. Hooks given by several WithDeliveryHook
+// options all run, in the order given.
 func WithDeliveryHook(fn DeliveryHookFunc) Option {
 	return func(c *config) error {
 		if fn == nil {
 			return optionError("WithDeliveryHook", "want a non-nil function")
 		}
-		c.idem.hook = fn
+		c.hooks = append(c.hooks, fn)
 		return nil
 	}
 }
@@ -346,10 +354,10 @@ func annotate(ev *Event, cl ClaimResult) {
 	ev.Conflict = conflicting(ev.Status, cl.Furthest)
 }
 
-// observe reports an outcome to the delivery hook, if any.
-func (rc *receiver) observe(ctx context.Context, ev Event, o Outcome) {
-	if rc.cfg.idem.hook != nil {
-		rc.cfg.idem.hook(ctx, ev, o)
+// observe reports an outcome to the delivery hooks.
+func (rt *Router) observe(ctx context.Context, ev Event, o Outcome) {
+	for _, fn := range rt.cfg.hooks {
+		fn(ctx, ev, o)
 	}
 }
 
@@ -364,7 +372,7 @@ const completeAttempts = 3
 
 // claimHold is a claim taken for one delivery, until it is settled.
 type claimHold struct {
-	rc      *receiver
+	rt      *Router
 	key     ActionKey
 	token   string
 	settled bool
@@ -385,7 +393,7 @@ func (h *claimHold) complete(ctx context.Context, advance bool) error {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
 		}
-		err = h.rc.cfg.idem.store.Complete(ctx, key, h.token)
+		err = h.rt.cfg.store.Complete(ctx, key, h.token)
 		if err == nil || errors.Is(err, ErrLeaseLost) {
 			return err
 		}
@@ -400,10 +408,23 @@ func (h *claimHold) record(ctx context.Context, ev Event, advance bool) bool {
 		return true
 	}
 	if err := h.complete(ctx, advance); err != nil {
-		h.rc.unrecorded(ctx, ev, err)
+		h.rt.unrecorded(ctx, ev, err)
 		return false
 	}
 	return true
+}
+
+// recordStale completes the claim of a stale event, if any, without moving
+// the furthest status: its copies are then duplicates, answered without a
+// Verifier call. A failure is only logged, since the event is acknowledged
+// all the same.
+func (h *claimHold) recordStale(ctx context.Context, ev Event) {
+	if h == nil {
+		return
+	}
+	if err := h.complete(ctx, false); err != nil {
+		h.rt.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: stale notification not recorded", slog.Any("event", ev), slog.String("error", err.Error()))
+	}
 }
 
 // release gives the claim up, if any; a failure only delays the next
@@ -413,8 +434,8 @@ func (h *claimHold) release(ctx context.Context) {
 		return
 	}
 	h.settled = true
-	if err := h.rc.cfg.idem.store.Release(context.WithoutCancel(ctx), h.key, h.token); err != nil {
-		h.rc.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: claim not released; the next delivery waits for the lease to end",
+	if err := h.rt.cfg.store.Release(context.WithoutCancel(ctx), h.key, h.token); err != nil {
+		h.rt.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: claim not released; the next delivery waits for the lease to end",
 			slog.String("action", h.key.String()), slog.String("error", err.Error()))
 	}
 }
@@ -429,99 +450,17 @@ func (h *claimHold) abandon() {
 
 // unrecorded logs a successful callback whose completion the store did not
 // record.
-func (rc *receiver) unrecorded(ctx context.Context, ev Event, err error) {
+func (rt *Router) unrecorded(ctx context.Context, ev Event, err error) {
 	msg := "cofidis: callback succeeded but the store did not record it; a later delivery may repeat the action"
 	if errors.Is(err, ErrLeaseLost) {
 		msg = "cofidis: callback outlived its lease and another delivery claimed the action; it may have run twice (raise WithLease)"
 	}
-	rc.cfg.logger.LogAttrs(ctx, slog.LevelError, msg, slog.Any("event", ev), slog.String("error", err.Error()))
+	rt.cfg.logger.LogAttrs(ctx, slog.LevelError, msg, slog.Any("event", ev), slog.String("error", err.Error()))
 }
 
 // storeFailed wraps a store error into the *Error that rejects the request.
 func storeFailed(err error) error {
-	return wrapError(ErrStoreUnavailable, "", "the idempotency store could not be asked", err)
-}
-
-// deliver runs a decoded, verified notification through the idempotency
-// layer (when enabled), calls the callback at most once per action, answers
-// and reports the outcome.
-func (h *NotificationHandler) deliver(w http.ResponseWriter, r *http.Request, ev Event) {
-	rc := &h.rc
-	ic := &rc.cfg.idem
-	ctx := r.Context()
-	if ic.store == nil {
-		h.finish(w, r, ev, h.dispatch(ctx, ev), nil)
-		return
-	}
-	lease := ic.lease
-	key := ev.ActionKey()
-	cl, err := ic.store.Claim(ctx, key, lease)
-	if err == nil && (cl.State < Claimed || cl.State > Done || (cl.State == Claimed && cl.Token == "")) {
-		err = errors.New("the store answered an invalid claim state " + cl.State.String())
-	}
-	if err != nil {
-		rc.rejected(r, ChannelNotification, storeFailed(err))
-		rc.observe(ctx, ev, OutcomeStoreFailed)
-		writeStatus(w, http.StatusServiceUnavailable)
-		return
-	}
-	annotate(&ev, cl)
-	switch cl.State {
-	case Done:
-		ev.Duplicate = true
-		rc.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "cofidis: duplicate notification acknowledged without dispatch", slog.Any("event", ev))
-		rc.observe(ctx, ev, OutcomeDuplicate)
-		writeStatus(w, http.StatusOK)
-		return
-	case InProgress:
-		// Never 2xx for what is not done yet: if the holder fails, this
-		// retry is what processes the event.
-		ev.Duplicate = true
-		rc.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "cofidis: notification being processed by another delivery; answered 503 for a retry", slog.Any("event", ev))
-		rc.observe(ctx, ev, OutcomeInProgress)
-		w.Header().Set("Retry-After", retryAfter(cl.RetryAfter))
-		writeStatus(w, http.StatusServiceUnavailable)
-		return
-	}
-	hold := &claimHold{rc: rc, key: key, token: cl.Token}
-	defer hold.abandon()
-	if ev.Stale && !ic.deliverStale {
-		if err := hold.complete(ctx, false); err != nil {
-			rc.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: stale notification not recorded", slog.Any("event", ev), slog.String("error", err.Error()))
-		}
-		h.ackStale(ctx, w, ev, slog.String("furthestStatus", string(ev.FurthestStatus)))
-		return
-	}
-	cbCtx, cancel := context.WithTimeout(ctx, lease)
-	err = h.dispatch(cbCtx, ev)
-	cancel()
-	h.finish(w, r, ev, err, hold)
-}
-
-// finish settles the claim (if any) after the callback returned err,
-// answers and reports the outcome.
-func (h *NotificationHandler) finish(w http.ResponseWriter, r *http.Request, ev Event, err error, hold *claimHold) {
-	rc := &h.rc
-	ctx := r.Context()
-	switch {
-	case err == nil:
-		outcome := OutcomeProcessed
-		if !hold.record(ctx, ev, true) {
-			outcome = OutcomeUnrecorded
-		}
-		rc.observe(ctx, ev, outcome)
-		writeStatus(w, http.StatusOK)
-	case errors.Is(err, ErrPermanent):
-		// Acknowledged, so done; but the merchant rejected the event (an
-		// unknown order, a forgery): it must not move the furthest status.
-		hold.record(ctx, ev, false)
-		rc.observe(ctx, ev, OutcomePermanent)
-		h.callbackFailed(w, r, ev, err)
-	default:
-		hold.release(ctx)
-		rc.observe(ctx, ev, OutcomeFailed)
-		h.callbackFailed(w, r, ev, err)
-	}
+	return trustedError(ErrStoreUnavailable, "", err)
 }
 
 // retryAfter formats a lease's remaining time as a Retry-After value: whole
@@ -532,61 +471,6 @@ func retryAfter(d time.Duration) string {
 		s = 1
 	}
 	return strconv.FormatInt(s, 10)
-}
-
-// claimRedirect looks up (or, with WithRedirectClaims, claims) the action of
-// a redirect and flags ev. It returns false when it answered the browser
-// itself (store failure in claim mode).
-func (rc *receiver) claimRedirect(w http.ResponseWriter, r *http.Request, ev *Event) (*claimHold, bool) {
-	ic := &rc.cfg.idem
-	if ic.store == nil {
-		return nil, true
-	}
-	ctx := r.Context()
-	key := ev.ActionKey()
-	if !ic.redirectClaims {
-		cl, err := ic.store.Peek(ctx, key)
-		if err != nil {
-			// The lookup is informational: the browser still needs its page.
-			rc.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: redirect delivered without its idempotency state",
-				slog.Any("event", *ev), slog.String("error", err.Error()))
-			return nil, true
-		}
-		annotate(ev, cl)
-		ev.Duplicate = cl.State == Done || cl.State == InProgress
-		return nil, true
-	}
-	cl, err := ic.store.Claim(ctx, key, ic.lease)
-	if err == nil && cl.State == Claimed && cl.Token == "" {
-		err = errors.New("the store answered a claim without a token")
-	}
-	if err != nil {
-		serr := storeFailed(err)
-		rc.rejected(r, ChannelRedirect, serr)
-		rc.observe(ctx, *ev, OutcomeStoreFailed)
-		rc.cfg.errorPage(w, r, http.StatusServiceUnavailable, serr)
-		return nil, false
-	}
-	annotate(ev, cl)
-	if cl.State != Claimed {
-		ev.Duplicate = true
-		return nil, true
-	}
-	return &claimHold{rc: rc, key: key, token: cl.Token}, true
-}
-
-// settleRedirect completes or releases a redirect's claim after its
-// callback returned err, and reports the outcome. A redirect moves the
-// furthest status only when verified: the browser proves nothing.
-func (rc *receiver) settleRedirect(ctx context.Context, ev Event, hold *claimHold, err error) {
-	outcome := OutcomeProcessed
-	if err != nil {
-		outcome = OutcomeFailed
-		hold.release(ctx)
-	} else if !hold.record(ctx, ev, ev.Verified) {
-		outcome = OutcomeUnrecorded
-	}
-	rc.observe(ctx, ev, outcome)
 }
 
 // recoveringStore turns a panic in a Store method into an error, logged with

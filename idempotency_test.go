@@ -119,14 +119,13 @@ func (r *idemRecorder) lastHooked() cofidis.Event {
 }
 
 // idemNotifier builds a notification handler on store with a recorder.
-func idemNotifier(t *testing.T, store cofidis.Store, fn func(ev cofidis.Event, call int) error, opts ...cofidis.Option) (*cofidis.NotificationHandler, *idemRecorder) {
+func idemNotifier(t *testing.T, store cofidis.Store, fn func(ev cofidis.Event, call int) error, opts ...cofidis.Option) (http.Handler, *idemRecorder) {
 	t.Helper()
 	rec := &idemRecorder{}
 	opts = append([]cofidis.Option{
 		cofidis.WithIdempotency(store), cofidis.WithDeliveryHook(rec.hook), cofidis.WithLogger(idemQuiet()),
 	}, opts...)
-	h, err := cofidis.NewNotificationHandler(rec.notification(fn), opts...)
-	require.NoError(t, err)
+	h := notifier(t, rec.notification(fn), opts...)
 	return h, rec
 }
 
@@ -202,7 +201,9 @@ func TestEvent_ActionKey(t *testing.T) {
 		{"capitalisations of a status collapse", key("To_confirm", ""), key("to_confirm", ""), true, "to_confirm"},
 		{"a decision's sub-state is ignored", key("to_confirm", "signed"), key("to_confirm", ""), true, "to_confirm"},
 		{"pending sub-states are distinct actions", key("pending", "signed"), key("pending", ""), false, "pending/signed"},
-		{"sub-states of an unknown status are kept", key("Future", "x/y"), key("Future", ""), false, "Future/x%2Fy"},
+		{"sub-states of an unknown status are kept, case-folded", key("Future", "x/Y"), key("Future", ""), false, "future/x%2Fy"},
+		{"capitalisations of an unknown status collapse", key("Partially_validated", ""), key("PARTIALLY_VALIDATED", ""), true, "partially_validated"},
+		{"capitalisations of an unknown sub-state collapse", key("pending", "Under_Review"), key("pending", "under_review"), true, "pending/under_review"},
 		{"different statuses differ", key("Refused", ""), key("to_confirm", ""), false, "Refused"},
 	}
 	for _, tt := range tests {
@@ -332,13 +333,12 @@ func TestIdempotency_callbackContextEndsWithTheLease(t *testing.T) {
 		left        time.Duration
 		hasDeadline bool
 	)
-	h, err := cofidis.NewNotificationHandler(func(ctx context.Context, _ cofidis.Event) error {
+	h := notifier(t, func(ctx context.Context, _ cofidis.Event) error {
 		var d time.Time
 		d, hasDeadline = ctx.Deadline()
 		left = time.Until(d)
 		return nil
 	}, cofidis.WithIdempotency(cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{})), cofidis.WithLease(time.Minute))
-	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, idemPost(h, "T1", "to_confirm", "").Code)
 	require.True(t, hasDeadline, "the callback's context has a deadline")
 	assert.InDelta(t, time.Minute.Seconds(), left.Seconds(), 5)
@@ -385,7 +385,9 @@ func TestIdempotency_storeFailureAfterASuccessfulCallbackIsAcknowledged(t *testi
 	t.Parallel()
 	var logs bytes.Buffer
 	store := &idemFaultyStore{Store: cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{}), failComplete: true}
-	h, rec := idemNotifier(t, store, nil, cofidis.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	rec := &idemRecorder{}
+	h := notifier(t, rec.notification(nil), cofidis.WithIdempotency(store), cofidis.WithDeliveryHook(rec.hook),
+		cofidis.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	assert.Equal(t, http.StatusOK, idemPost(h, "T1", "to_confirm", "").Code, "the action happened: a 5xx would ask for it again")
 	assert.Equal(t, cofidis.OutcomeUnrecorded, rec.lastOutcome())
 	assert.Equal(t, int32(3), store.completes.Load(), "Complete is retried")
@@ -463,9 +465,7 @@ func TestIdempotency_redirectsOnlyReadTheStoreByDefault(t *testing.T) {
 	store := cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{})
 	notify, nrec := idemNotifier(t, store, nil)
 	rrec := &idemRecorder{}
-	redirect, err := cofidis.NewRedirectHandler(rrec.redirect(), cofidis.WithIdempotency(store),
-		cofidis.WithDeliveryHook(rrec.hook), cofidis.WithLogger(idemQuiet()))
-	require.NoError(t, err)
+	redirect := redirector(t, rrec.redirect(), cofidis.WithIdempotency(store), cofidis.WithDeliveryHook(rrec.hook), cofidis.WithLogger(idemQuiet()))
 
 	// The browser comes back first: it proves nothing and consumes nothing.
 	assert.Equal(t, http.StatusOK, idemPost(redirect, "T1", "to_confirm", "").Code)
@@ -488,9 +488,7 @@ func TestIdempotency_redirectClaims(t *testing.T) {
 	store := cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{})
 	notify, nrec := idemNotifier(t, store, nil)
 	rrec := &idemRecorder{}
-	redirect, err := cofidis.NewRedirectHandler(rrec.redirect(), cofidis.WithIdempotency(store),
-		cofidis.WithRedirectClaims(true), cofidis.WithLogger(idemQuiet()))
-	require.NoError(t, err)
+	redirect := redirector(t, rrec.redirect(), cofidis.WithIdempotency(store), cofidis.WithRedirectClaims(true), cofidis.WithLogger(idemQuiet()))
 
 	assert.Equal(t, http.StatusOK, idemPost(redirect, "T1", "to_confirm", "").Code)
 	assert.False(t, rrec.last().Duplicate, "the first delivery acts")
@@ -509,9 +507,7 @@ func TestIdempotency_redirectClaimStoreFailureRendersTheErrorPage(t *testing.T) 
 	t.Parallel()
 	store := &idemFaultyStore{Store: cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{}), failClaim: true}
 	rrec := &idemRecorder{}
-	redirect, err := cofidis.NewRedirectHandler(rrec.redirect(), cofidis.WithIdempotency(store),
-		cofidis.WithRedirectClaims(true), cofidis.WithDeliveryHook(rrec.hook), cofidis.WithLogger(idemQuiet()))
-	require.NoError(t, err)
+	redirect := redirector(t, rrec.redirect(), cofidis.WithIdempotency(store), cofidis.WithRedirectClaims(true), cofidis.WithDeliveryHook(rrec.hook), cofidis.WithLogger(idemQuiet()))
 	w := idemPost(redirect, "T1", "to_confirm", "")
 	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
 	assert.Contains(t, w.Body.String(), "<h1>503")
@@ -525,7 +521,7 @@ func TestIdempotency_routerSharesTheStoreBetweenChannels(t *testing.T) {
 	require.NoError(t, err)
 	store := cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{})
 	nrec, rrec := &idemRecorder{}, &idemRecorder{}
-	rt, err := cofidis.NewRouter(urls, rrec.redirect(), nrec.notification(nil),
+	rt, err := buildRouter(urls, rrec.redirect(), nrec.notification(nil),
 		cofidis.WithIdempotency(store), cofidis.WithLogger(idemQuiet()))
 	require.NoError(t, err)
 	post := func(path string) int {
@@ -546,7 +542,7 @@ func TestIdempotency_routerSharesTheStoreBetweenChannels(t *testing.T) {
 func TestIdempotency_hookWithoutStore(t *testing.T) {
 	t.Parallel()
 	rec := &idemRecorder{}
-	h, err := cofidis.NewNotificationHandler(rec.notification(func(ev cofidis.Event, _ int) error {
+	h := notifier(t, rec.notification(func(ev cofidis.Event, _ int) error {
 		switch ev.Status {
 		case cofidis.StatusRefused:
 			return errors.New("retry me")
@@ -555,25 +551,11 @@ func TestIdempotency_hookWithoutStore(t *testing.T) {
 		}
 		return nil
 	}), cofidis.WithDeliveryHook(rec.hook), cofidis.WithLogger(idemQuiet()))
-	require.NoError(t, err)
 	for _, st := range []string{"to_confirm", "to_confirm", "Refused", "Aborted"} {
 		idemPost(h, "T1", st, "")
 	}
 	assert.Equal(t, 4, rec.calls(), "without a store every delivery is dispatched")
 	assert.Equal(t, []cofidis.Outcome{cofidis.OutcomeProcessed, cofidis.OutcomeProcessed, cofidis.OutcomeFailed, cofidis.OutcomePermanent}, rec.outcomes)
-}
-
-func TestIdempotency_options(t *testing.T) {
-	t.Parallel()
-	fn := func(context.Context, cofidis.Event) error { return nil }
-	for name, opt := range map[string]cofidis.Option{
-		"nil store":  cofidis.WithIdempotency(nil),
-		"zero lease": cofidis.WithLease(0),
-		"nil hook":   cofidis.WithDeliveryHook(nil),
-	} {
-		_, err := cofidis.NewNotificationHandler(fn, opt)
-		assert.ErrorIs(t, err, cofidis.ErrInvalidOption, name)
-	}
 }
 
 func TestOutcomeAndClaimState_String(t *testing.T) {

@@ -13,68 +13,144 @@ import (
 // (answered 200 and logged). A panic is recovered and answered 500.
 //
 // The same decision can arrive several times (redirect, success and pending
-// notifications): the function must be idempotent.
+// notifications): without WithIdempotency the function must be idempotent.
 type NotificationFunc func(ctx context.Context, ev Event) error
 
-// NotificationHandler is an http.Handler for notificationUrlSuccess,
-// notificationUrlPending and notificationUrlOther. See the package
-// documentation for its status-code table.
-type NotificationHandler struct {
-	rc receiver
-	fn NotificationFunc
-}
-
-// NewNotificationHandler returns a handler that decodes Cofidis' server
-// notifications and calls fn. Use WithEndpoint to tell it which URL it
-// serves, or let NewRouter build it.
-func NewNotificationHandler(fn NotificationFunc, opts ...Option) (*NotificationHandler, error) {
-	if fn == nil {
-		return nil, optionError("NewNotificationHandler", "want a non-nil NotificationFunc")
-	}
-	cfg, err := newConfig(opts)
-	if err != nil {
-		return nil, err
-	}
-	return &NotificationHandler{rc: newReceiver(cfg), fn: fn}, nil
-}
-
-// ServeHTTP decodes the notification, checks it and dispatches it.
-func (h *NotificationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.serve(w, r, h.rc.cfg.endpoints, false)
-}
-
-func (h *NotificationHandler) serve(w http.ResponseWriter, r *http.Request, set EndpointSet, inferred bool) {
-	rc := &h.rc
-	addr, addrErr := rc.clientAddr(r)
-	if err := rc.checkSource(addr, addrErr); err != nil {
-		h.reject(w, r, err)
-		return
-	}
-	ev, err := rc.decode(r, ChannelNotification, set, inferred, addr)
-	if err != nil {
-		h.reject(w, r, err)
-		return
-	}
+// serveNotification is the whole life of a notification, from the request
+// to the answer: source, decoding, the idempotency claim, verification,
+// dispatch, and settling the claim.
+func (rt *Router) serveNotification(w http.ResponseWriter, r *http.Request, set EndpointSet, inferred bool) {
 	ctx := r.Context()
-	if err := rc.verify(ctx, &ev); err != nil {
+	addr, addrErr := rt.clientAddr(r)
+	if err := rt.checkSource(addr, addrErr); err != nil {
+		rt.rejectNotification(w, r, err)
+		return
+	}
+	if !inferred && fromBrowser(r) {
+		// Only Cofidis' servers post here; a browser is a page on some
+		// site posting a forged notification, or a misrouted redirect.
+		rt.rejectNotification(w, r, newError(ErrBrowserRequest, "",
+			"the request carries a browser's Fetch Metadata headers; only Cofidis' servers post to notification URLs"))
+		return
+	}
+	ev, err := rt.decode(r, ChannelNotification, set, inferred, addr)
+	if err != nil {
+		rt.rejectNotification(w, r, err)
+		return
+	}
+
+	// Claim the decision before anything costly: a duplicate of a done
+	// action is answered without calling the Verifier or the callback.
+	hold, answered := rt.claimNotification(w, r, &ev)
+	if answered {
+		return
+	}
+	defer hold.abandon()
+	if ev.Stale && !rt.cfg.deliverStale {
+		hold.recordStale(ctx, ev)
+		rt.ackStale(ctx, w, ev, slog.String("furthestStatus", string(ev.FurthestStatus)))
+		return
+	}
+
+	if err := rt.verify(ctx, &ev); err != nil {
 		if errors.Is(err, ErrNotVerified) && superseded(ev.Status, ev.VerifiedStatus) {
-			// Cofidis is already further along: this notification is stale,
-			// retrying it could never succeed.
+			// Cofidis is already further along: this notification is
+			// stale, and retrying it could never succeed.
 			ev.Stale = true
-			h.ackStale(ctx, w, ev, slog.String("verifiedStatus", string(ev.VerifiedStatus)))
+			hold.recordStale(ctx, ev)
+			rt.ackStale(ctx, w, ev, slog.String("verifiedStatus", string(ev.VerifiedStatus)))
 			return
 		}
-		h.reject(w, r, err)
+		hold.release(ctx)
+		rt.rejectNotification(w, r, err)
 		return
 	}
-	h.deliver(w, r, ev) // idempotency.go: claim, dispatch, answer
+
+	err = rt.dispatchNotification(ctx, ev, hold)
+	switch {
+	case err == nil:
+		outcome := OutcomeProcessed
+		if !hold.record(ctx, ev, true) {
+			outcome = OutcomeUnrecorded
+		}
+		rt.observe(ctx, ev, outcome)
+		writeStatus(w, http.StatusOK)
+	case errors.Is(err, ErrPermanent):
+		// Acknowledged, so done; but the merchant rejected the event (an
+		// unknown order, a forgery): it must not move the furthest status.
+		hold.record(ctx, ev, false)
+		rt.observe(ctx, ev, OutcomePermanent)
+		rt.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: callback failed permanently; acknowledged, will not be retried",
+			slog.Any("event", ev), slog.String("error", err.Error()))
+		writeStatus(w, http.StatusOK)
+	default:
+		hold.release(ctx)
+		rt.observe(ctx, ev, OutcomeFailed)
+		_ = rt.callbackFailed(r, ev, err, "cofidis: callback failed; answered 500 for a retry")
+		writeStatus(w, http.StatusInternalServerError)
+	}
+}
+
+// claimNotification claims the event's action in the store, if there is
+// one, and flags ev with what the store knows. It returns true when it
+// answered the request itself: a duplicate (200), an action another
+// delivery holds (503 with Retry-After), or a store failure (503).
+func (rt *Router) claimNotification(w http.ResponseWriter, r *http.Request, ev *Event) (*claimHold, bool) {
+	store := rt.cfg.store
+	if store == nil {
+		return nil, false
+	}
+	ctx := r.Context()
+	key := ev.ActionKey()
+	cl, err := store.Claim(ctx, key, rt.cfg.lease)
+	if err == nil && (cl.State < Claimed || cl.State > Done || (cl.State == Claimed && cl.Token == "")) {
+		err = errors.New("the store answered an invalid claim state " + cl.State.String())
+	}
+	if err != nil {
+		rt.rejected(r, ChannelNotification, storeFailed(err))
+		rt.observe(ctx, *ev, OutcomeStoreFailed)
+		writeStatus(w, http.StatusServiceUnavailable)
+		return nil, true
+	}
+	annotate(ev, cl)
+	switch cl.State {
+	case Done:
+		ev.Duplicate = true
+		rt.logs.log(ctx, logClassDuplicate, slog.LevelInfo, "cofidis: duplicate notification acknowledged without dispatch", slog.Any("event", *ev))
+		rt.observe(ctx, *ev, OutcomeDuplicate)
+		writeStatus(w, http.StatusOK)
+		return nil, true
+	case InProgress:
+		// Never 2xx for what is not done yet: if the holder fails, this
+		// retry is what processes the event.
+		ev.Duplicate = true
+		rt.logs.log(ctx, logClassInProgress, slog.LevelInfo, "cofidis: notification being processed by another delivery; answered 503 for a retry", slog.Any("event", *ev))
+		rt.observe(ctx, *ev, OutcomeInProgress)
+		w.Header().Set("Retry-After", retryAfter(cl.RetryAfter))
+		writeStatus(w, http.StatusServiceUnavailable)
+		return nil, true
+	}
+	return &claimHold{rt: rt, key: key, token: cl.Token}, false
+}
+
+// dispatchNotification calls the callback, turning a panic into an error.
+// With a claim, the callback's context ends with the lease, so that a
+// callback honouring it cannot run on while another delivery takes over.
+func (rt *Router) dispatchNotification(ctx context.Context, ev Event, hold *claimHold) (err error) {
+	if hold != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, rt.cfg.lease)
+		defer cancel()
+	}
+	defer catchPanic(&err)
+	return rt.onNotification(ctx, ev)
 }
 
 // ackStale acknowledges a stale notification (200) without dispatch; why
 // names the status it is stale against.
-func (h *NotificationHandler) ackStale(ctx context.Context, w http.ResponseWriter, ev Event, why slog.Attr) {
-	h.rc.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "cofidis: stale notification acknowledged without dispatch", slog.Any("event", ev), why)
-	h.rc.observe(ctx, ev, OutcomeStale)
+func (rt *Router) ackStale(ctx context.Context, w http.ResponseWriter, ev Event, why slog.Attr) {
+	rt.logs.log(ctx, logClassStale, slog.LevelInfo, "cofidis: stale notification acknowledged without dispatch", slog.Any("event", ev), why)
+	rt.observe(ctx, ev, OutcomeStale)
 	writeStatus(w, http.StatusOK)
 }
 
@@ -85,28 +161,18 @@ func superseded(claimed, verified Status) bool {
 	return c > 0 && v > c
 }
 
-// dispatch calls the callback, turning a panic into an error.
-func (h *NotificationHandler) dispatch(ctx context.Context, ev Event) (err error) {
-	defer catchPanic(&err)
-	return h.fn(ctx, ev)
-}
-
-func (h *NotificationHandler) callbackFailed(w http.ResponseWriter, r *http.Request, ev Event, err error) {
-	lg := h.rc.cfg.logger
-	if errors.Is(err, ErrPermanent) {
-		lg.LogAttrs(r.Context(), slog.LevelWarn, "cofidis: callback failed permanently; acknowledged, will not be retried",
-			slog.Any("event", ev), slog.String("error", err.Error()))
-		writeStatus(w, http.StatusOK)
-		return
-	}
-	_ = h.rc.callbackFailed(r, ev, err, "cofidis: callback failed; answered 500 for a retry")
-	writeStatus(w, http.StatusInternalServerError)
-}
-
-func (h *NotificationHandler) reject(w http.ResponseWriter, r *http.Request, err error) {
-	status := h.rc.rejected(r, ChannelNotification, err)
+func (rt *Router) rejectNotification(w http.ResponseWriter, r *http.Request, err error) {
+	status := rt.rejected(r, ChannelNotification, err)
 	if errors.Is(err, ErrMethodNotAllowed) {
 		w.Header().Set("Allow", http.MethodPost)
 	}
 	writeStatus(w, status)
+}
+
+// fromBrowser reports whether a request carries the Fetch Metadata headers
+// that browsers add to every request, which scripts cannot set and
+// server-to-server clients do not send.
+func fromBrowser(r *http.Request) bool {
+	h := r.Header
+	return h.Get("Sec-Fetch-Site") != "" || h.Get("Sec-Fetch-Mode") != "" || h.Get("Sec-Fetch-Dest") != ""
 }

@@ -64,7 +64,9 @@ var fuzzHandlers = sync.OnceValue(func() []http.Handler {
 			opts = append(opts, cofidis.WithAllowedSources("198.51.100.0/24"))
 		}
 		outcome := m & fuzzCallbackMask
-		h, err := cofidis.NewNotificationHandler(func(ctx context.Context, ev cofidis.Event) error {
+		rt, err := buildRouter(channelURLs(), func(http.ResponseWriter, *http.Request, cofidis.Event) error {
+			panic("a notification route dispatched a redirect")
+		}, func(ctx context.Context, ev cofidis.Event) error {
 			p := ctx.Value(fuzzProbeKey{}).(*fuzzProbe)
 			p.calls++
 			p.ev = ev
@@ -81,7 +83,7 @@ var fuzzHandlers = sync.OnceValue(func() []http.Handler {
 		if err != nil {
 			panic(err)
 		}
-		hs[m] = h
+		hs[m] = routeFor(rt, cofidis.EndpointNotificationOther)
 	}
 	return hs
 })

@@ -157,8 +157,7 @@ func TestNotificationHandler_statusCodeTable(t *testing.T) {
 				}
 				return nil
 			}
-			h, err := cofidis.NewNotificationHandler(fn, append([]cofidis.Option{cofidis.WithLogger(quietLogger())}, tt.opts...)...)
-			require.NoError(t, err)
+			h := notifier(t, fn, append([]cofidis.Option{cofidis.WithLogger(quietLogger())}, tt.opts...)...)
 			body := tt.body
 			if body == "" {
 				body = valid
@@ -213,11 +212,7 @@ func TestNotificationHandler_documentationBodies(t *testing.T) {
 			t.Parallel()
 			var got received
 			clock := time.Date(2026, 2, 27, 10, 0, 0, 0, time.UTC)
-			h, err := cofidis.NewNotificationHandler(got.notification(nil),
-				cofidis.WithEndpoint(cofidis.EndpointNotificationPending),
-				cofidis.WithClock(func() time.Time { return clock }),
-				cofidis.WithLogger(quietLogger()))
-			require.NoError(t, err)
+			h := notifierAt(t, cofidis.EndpointNotificationPending, got.notification(nil), cofidis.WithClock(func() time.Time { return clock }), cofidis.WithLogger(quietLogger()))
 			r := postForm("/notify/pending?order=A-42", readRequestBody(t, file))
 			r.RemoteAddr = "203.0.113.7:5555"
 
@@ -244,28 +239,26 @@ func TestNotificationHandler_documentationBodies(t *testing.T) {
 	}
 }
 
-func TestNotificationHandler_standaloneWithoutEndpoint(t *testing.T) {
+func TestNotificationHandler_identicalNotificationURLs(t *testing.T) {
 	t.Parallel()
 	var got received
-	h, err := cofidis.NewNotificationHandler(got.notification(nil), cofidis.WithLogger(quietLogger()))
-	require.NoError(t, err)
+	h := notifier(t, got.notification(nil), cofidis.WithLogger(quietLogger()))
 
 	w := serve(h, postForm("/notify", formBody(docKeyCompact, "Refused", "")))
 
 	require.Equal(t, http.StatusOK, w.Code)
 	ev, _ := got.only(t)
-	assert.Zero(t, ev.Endpoints.Len(), "no endpoint is known")
+	assert.Equal(t, notificationEndpoints, ev.Endpoints, "any of the three URLs may have been meant")
 	_, ok := ev.Endpoint()
 	assert.False(t, ok)
-	assert.False(t, ev.Unexpected, "nothing can be unexpected without an endpoint")
+	assert.False(t, ev.Unexpected, "one of the three expects every known status")
+	assert.False(t, ev.ChannelInferred, "all three are notification URLs")
 }
 
 func TestNotificationHandler_bodyLimitOverTheWire(t *testing.T) {
 	t.Parallel()
 	var got received
-	h, err := cofidis.NewNotificationHandler(got.notification(nil),
-		cofidis.WithMaxBodyBytes(512), cofidis.WithLogger(quietLogger()))
-	require.NoError(t, err)
+	h := notifier(t, got.notification(nil), cofidis.WithMaxBodyBytes(512), cofidis.WithLogger(quietLogger()))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 
@@ -316,9 +309,7 @@ func TestNotificationHandler_unexpectedStatus(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var got received
-			h, err := cofidis.NewNotificationHandler(got.notification(nil),
-				cofidis.WithEndpoint(tt.endpoint), cofidis.WithLogger(quietLogger()))
-			require.NoError(t, err)
+			h := notifierAt(t, tt.endpoint, got.notification(nil), cofidis.WithLogger(quietLogger()))
 
 			w := serve(h, postForm("/notify", formBody(docKeyCompact, tt.status, "")))
 
@@ -473,9 +464,7 @@ func TestNotificationHandler_allowedSources(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var got received
-			h, err := cofidis.NewNotificationHandler(got.notification(nil),
-				append([]cofidis.Option{cofidis.WithLogger(quietLogger())}, tt.opts...)...)
-			require.NoError(t, err)
+			h := notifier(t, got.notification(nil), append([]cofidis.Option{cofidis.WithLogger(quietLogger())}, tt.opts...)...)
 			r := postForm("/notify", formBody(docKeyCompact, "to_confirm", ""))
 			r.RemoteAddr = tt.peer
 			for k, v := range tt.headers {
@@ -524,9 +513,7 @@ func TestNotificationHandler_verifier(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var got received
-			h, err := cofidis.NewNotificationHandler(got.notification(nil),
-				cofidis.WithVerifier(tt.verifier), cofidis.WithLogger(quietLogger()))
-			require.NoError(t, err)
+			h := notifier(t, got.notification(nil), cofidis.WithVerifier(tt.verifier), cofidis.WithLogger(quietLogger()))
 
 			w := serve(h, postForm("/notify", formBody(docKeyCompact, tt.claimed, "")))
 
@@ -548,9 +535,7 @@ func TestNotificationHandler_verifier(t *testing.T) {
 			asked = k
 			return cofidis.StatusPending, nil
 		})
-		h, err := cofidis.NewNotificationHandler(func(context.Context, cofidis.Event) error { return nil },
-			cofidis.WithVerifier(v), cofidis.WithLogger(quietLogger()))
-		require.NoError(t, err)
+		h := notifier(t, func(context.Context, cofidis.Event) error { return nil }, cofidis.WithVerifier(v), cofidis.WithLogger(quietLogger()))
 		w := serve(h, postForm("/notify", readRequestBody(t, "doc-notification.body")))
 		require.Equal(t, http.StatusOK, w.Code)
 		assert.Equal(t, wantDocKey, asked)
@@ -559,11 +544,7 @@ func TestNotificationHandler_verifier(t *testing.T) {
 		t.Parallel()
 		var got received
 		seen := make(chan error, 1)
-		h, err := cofidis.NewNotificationHandler(got.notification(nil),
-			cofidis.WithVerifier(blockingVerifier(seen)),
-			cofidis.WithVerifyTimeout(20*time.Millisecond),
-			cofidis.WithLogger(quietLogger()))
-		require.NoError(t, err)
+		h := notifier(t, got.notification(nil), cofidis.WithVerifier(blockingVerifier(seen)), cofidis.WithVerifyTimeout(20*time.Millisecond), cofidis.WithLogger(quietLogger()))
 		start := time.Now()
 
 		w := serve(h, postForm("/notify", formBody(docKeyCompact, "to_confirm", "")))
@@ -581,9 +562,7 @@ func TestNotificationHandler_verifier(t *testing.T) {
 			saw = ctx.Value(ctxKey{})
 			return cofidis.StatusToConfirm, nil
 		})
-		h, err := cofidis.NewNotificationHandler(func(context.Context, cofidis.Event) error { return nil },
-			cofidis.WithVerifier(v), cofidis.WithLogger(quietLogger()))
-		require.NoError(t, err)
+		h := notifier(t, func(context.Context, cofidis.Event) error { return nil }, cofidis.WithVerifier(v), cofidis.WithLogger(quietLogger()))
 		r := postForm("/notify", formBody(docKeyCompact, "to_confirm", ""))
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, "request"))
 		serve(h, r)
@@ -592,8 +571,7 @@ func TestNotificationHandler_verifier(t *testing.T) {
 	t.Run("never reports Verified without a verifier", func(t *testing.T) {
 		t.Parallel()
 		var got received
-		h, err := cofidis.NewNotificationHandler(got.notification(nil), cofidis.WithLogger(quietLogger()))
-		require.NoError(t, err)
+		h := notifier(t, got.notification(nil), cofidis.WithLogger(quietLogger()))
 		for _, st := range []string{"to_confirm", "validated", "pending"} {
 			serve(h, postForm("/notify", formBody(docKeyCompact, st, "")))
 		}
@@ -610,9 +588,7 @@ func TestNotificationHandler_verifier(t *testing.T) {
 			asked = true
 			return cofidis.StatusToConfirm, nil
 		})
-		h, err := cofidis.NewNotificationHandler(func(context.Context, cofidis.Event) error { return nil },
-			cofidis.WithVerifier(v), cofidis.WithAllowedSources("203.0.113.0/24"), cofidis.WithLogger(quietLogger()))
-		require.NoError(t, err)
+		h := notifier(t, func(context.Context, cofidis.Event) error { return nil }, cofidis.WithVerifier(v), cofidis.WithAllowedSources("203.0.113.0/24"), cofidis.WithLogger(quietLogger()))
 		for _, r := range []*http.Request{
 			postForm("/notify", formBody(docKeyCompact, "to_confirm", "")), // 192.0.2.1, httptest's peer
 			postForm("/notify", "transactionKey=%zz"),
@@ -699,8 +675,7 @@ func TestNotificationHandler_onError(t *testing.T) {
 				fn = func(context.Context, cofidis.Event) error { return nil }
 			}
 			opts := append([]cofidis.Option{cofidis.WithOnError(hook), cofidis.WithLogger(quietLogger())}, tt.opts...)
-			h, err := cofidis.NewNotificationHandler(fn, opts...)
-			require.NoError(t, err)
+			h := notifier(t, fn, opts...)
 			body := tt.body
 			if body == "" {
 				body = formBody(docKeyCompact, "to_confirm", "")
@@ -782,8 +757,7 @@ func TestHandlers_logging(t *testing.T) {
 			if fn == nil {
 				fn = func(context.Context, cofidis.Event) error { return nil }
 			}
-			h, err := cofidis.NewNotificationHandler(fn, append([]cofidis.Option{cofidis.WithLogger(lg)}, tt.opts...)...)
-			require.NoError(t, err)
+			h := notifier(t, fn, append([]cofidis.Option{cofidis.WithLogger(lg)}, tt.opts...)...)
 			body := tt.body
 			if body == "" {
 				body = formBody(echoKeyJSON, "to_confirm", "")
@@ -802,10 +776,9 @@ func TestHandlers_logging(t *testing.T) {
 		t.Parallel()
 		var buf syncBuffer
 		lg := slog.New(slog.NewJSONHandler(&buf, nil))
-		h, err := cofidis.NewRedirectHandler(func(http.ResponseWriter, *http.Request, cofidis.Event) error {
+		h := redirector(t, func(http.ResponseWriter, *http.Request, cofidis.Event) error {
 			return errors.New("template missing")
 		}, cofidis.WithLogger(lg), cofidis.WithVerifier(verifierFails(errGetStatus)))
-		require.NoError(t, err)
 		body := formBody(echoKeyJSON, "to_confirm", "")
 		serve(h, postForm("/return", body))
 		serve(h, postForm("/return", body+"&transactionKey=x"))
@@ -819,10 +792,9 @@ func TestHandlers_logging(t *testing.T) {
 
 func TestNotificationHandler_reraisesErrAbortHandler(t *testing.T) {
 	t.Parallel()
-	h, err := cofidis.NewNotificationHandler(func(context.Context, cofidis.Event) error {
+	h := notifier(t, func(context.Context, cofidis.Event) error {
 		panic(http.ErrAbortHandler)
 	}, cofidis.WithLogger(quietLogger()))
-	require.NoError(t, err)
 
 	v := recoverFrom(func() { serve(h, postForm("/notify", formBody(docKeyCompact, "to_confirm", ""))) })
 

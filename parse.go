@@ -13,7 +13,6 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/go-playground/form/v4"
 )
@@ -30,9 +29,11 @@ const (
 // the receiver buffer megabytes.
 const DefaultMaxBodyBytes = 16 << 10
 
-// maxStatusBytes bounds transactionStatus and subState: the longest documented
-// value is 20 bytes, and an unknown one must stay printable in a log line.
-const maxStatusBytes = 64
+// MaxStatusBytes bounds transactionStatus and subState. The longest
+// documented status is 20 bytes; unknown ones are delivered, never dropped,
+// so the bound is generous, while keeping a hostile value from bloating log
+// lines and store keys. A longer value is rejected with ErrInvalidField (400).
+const MaxStatusBytes = 256
 
 // Callback is one decoded Cofidis callback, as posted to any of the five URLs.
 // It says what the request claims; nothing in it is verified.
@@ -127,17 +128,6 @@ func (p *Parser) ParseRequest(r *http.Request) (Callback, error) {
 	return p.ParseValues(values)
 }
 
-// ReadForm checks the envelope of r and returns its body's form values,
-// without looking at their content. The request's URL query is not merged in:
-// it carries the merchant's own elements, not Cofidis' fields.
-func (p *Parser) ReadForm(r *http.Request) (url.Values, error) {
-	body, err := p.readBody(r, nil)
-	if err != nil {
-		return nil, err
-	}
-	return parseForm(string(body))
-}
-
 // readBody checks the envelope of r and reads its body into buf, which it
 // grows as needed.
 func (p *Parser) readBody(r *http.Request, buf []byte) ([]byte, error) {
@@ -173,8 +163,9 @@ func parseForm(body string) (url.Values, error) {
 
 // ParseValues decodes and validates a callback from form values: exactly one
 // transactionKey (a JSON object, see ParseTransactionKey, that passes
-// Validate), exactly one non-empty transactionStatus, at most one subState.
-// Unknown fields are ignored.
+// Validate), exactly one non-empty transactionStatus, at most one subState;
+// both statuses at most MaxStatusBytes long, valid UTF-8 without control
+// characters (ErrInvalidField). Unknown fields are ignored.
 func (p *Parser) ParseValues(values url.Values) (Callback, error) {
 	return p.parseValues(values, new(wireForm))
 }
@@ -249,8 +240,8 @@ func firstValue(v url.Values, key string) string {
 // checkToken rejects status values that no Cofidis status can be and that
 // would be unsafe to log: too long, invalid UTF-8 or control characters.
 func checkToken(field, s string) error {
-	if len(s) > maxStatusBytes {
-		return newError(ErrInvalidField, field, "want at most "+strconv.Itoa(maxStatusBytes)+" bytes")
+	if len(s) > MaxStatusBytes {
+		return newError(ErrInvalidField, field, "want at most "+strconv.Itoa(MaxStatusBytes)+" bytes")
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -409,7 +400,7 @@ const maxFastParams = 16
 // the form decoder a url.Values holding just them. It returns false for
 // anything it does not judge itself (every error, a repeated field, an
 // escaped field name, a semicolon, many parameters): ParseRequest then takes
-// the general path, which decides exactly as before.
+// the general path (url.ParseQuery, then ParseValues), which judges it.
 //
 // url.ParseQuery, then ParseValues, would see the same three fields with the
 // same values; the other fields only matter to them through the errors
@@ -499,10 +490,17 @@ func fieldValue(i int, raw []byte) (string, bool) {
 
 // queryUnescape is url.QueryUnescape for a byte slice, always into a new
 // string. A transactionKey has an escape every few bytes, so it decodes byte
-// by byte into a buffer of the exact size, which becomes the string without
-// a copy: nothing else refers to the buffer, and it is never written again.
+// by byte into a buffer of the exact size; the buffer is on the stack when
+// small enough, and the string conversion copies it once.
 func queryUnescape(b []byte) (string, bool) {
-	out := make([]byte, max(0, len(b)-2*bytes.Count(b, []byte{'%'})))
+	var stack [512]byte
+	n := max(0, len(b)-2*bytes.Count(b, []byte{'%'}))
+	var out []byte
+	if n <= len(stack) {
+		out = stack[:n]
+	} else {
+		out = make([]byte, n)
+	}
 	j := 0
 	for i := 0; i < len(b); i++ {
 		if j == len(out) {
@@ -526,7 +524,7 @@ func queryUnescape(b []byte) (string, bool) {
 		out[j] = c
 		j++
 	}
-	return unsafe.String(unsafe.SliceData(out), j), true //nolint:gosec // audited: out is not written after this
+	return string(out[:j]), true
 }
 
 // validEscapes reports whether url.QueryUnescape would accept b.

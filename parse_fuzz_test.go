@@ -50,7 +50,7 @@ func fuzzCheckAccepted(t *testing.T, cb cofidis.Callback) {
 	require.NoError(t, cb.TransactionKey.Validate(), "an accepted key validates")
 	require.NotEmpty(t, strings.TrimSpace(cb.RawStatus), "an accepted callback has a status")
 	for _, s := range []string{cb.RawStatus, cb.RawSubState} {
-		require.LessOrEqual(t, len(s), 64)
+		require.LessOrEqual(t, len(s), cofidis.MaxStatusBytes)
 		require.True(t, utf8.ValidString(s), "invalid UTF-8 got through")
 		require.False(t, strings.ContainsFunc(s, unicode.IsControl), "a control character got through")
 	}
@@ -138,7 +138,7 @@ func FuzzParseRequest(f *testing.F) {
 // FuzzParseValues gives ParseValues arbitrary field values, possibly
 // repeated through extra, and checks its decision against the rules it
 // documents: exactly one valid transactionKey, exactly one printable
-// transactionStatus of at most 64 bytes, at most one such subState.
+// transactionStatus of at most MaxStatusBytes bytes, at most one such subState.
 func FuzzParseValues(f *testing.F) {
 	for _, b := range fuzzSeedBodies(f) {
 		v, _ := url.ParseQuery(string(b))
@@ -161,7 +161,7 @@ func FuzzParseValues(f *testing.F) {
 		cb, err := cofidis.ParseValues(values)
 
 		token := func(s string) bool {
-			return len(s) <= 64 && utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+			return len(s) <= cofidis.MaxStatusBytes && utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 		}
 		repeated := len(values[cofidis.FieldTransactionKey]) > 1 ||
 			len(values[cofidis.FieldTransactionStatus]) > 1 || len(values[cofidis.FieldSubState]) > 1

@@ -398,7 +398,12 @@ func TestParseValues_fields(t *testing.T) {
 			v.Set(cofidis.FieldTransactionKey, strings.Replace(docKeyCompact, `"020280098"`, `20280098`, 1))
 		}), cofidis.ErrInvalidField, "transactionKey.merchantId"},
 		{"rejects a transactionStatus with control characters", with(func(v url.Values) { v.Set(cofidis.FieldTransactionStatus, "pending\n") }), cofidis.ErrInvalidField, cofidis.FieldTransactionStatus},
-		{"rejects an overlong transactionStatus", with(func(v url.Values) { v.Set(cofidis.FieldTransactionStatus, strings.Repeat("a", 65)) }), cofidis.ErrInvalidField, cofidis.FieldTransactionStatus},
+		{"rejects a transactionStatus over MaxStatusBytes", with(func(v url.Values) {
+			v.Set(cofidis.FieldTransactionStatus, strings.Repeat("a", cofidis.MaxStatusBytes+1))
+		}), cofidis.ErrInvalidField, cofidis.FieldTransactionStatus},
+		{"rejects a subState over MaxStatusBytes", with(func(v url.Values) {
+			v.Set(cofidis.FieldSubState, strings.Repeat("a", cofidis.MaxStatusBytes+1))
+		}), cofidis.ErrInvalidField, cofidis.FieldSubState},
 		{"rejects a subState that is not UTF-8", with(func(v url.Values) { v.Set(cofidis.FieldSubState, "sign\xffed") }), cofidis.ErrInvalidField, cofidis.FieldSubState},
 	}
 	for _, tt := range tests {
@@ -414,6 +419,20 @@ func TestParseValues_fields(t *testing.T) {
 		})
 	}
 
+	t.Run("keeps a long unknown status and sub-state, up to MaxStatusBytes", func(t *testing.T) {
+		t.Parallel()
+		for _, n := range []int{65, 66, 200, cofidis.MaxStatusBytes} {
+			status, sub := strings.Repeat("s", n), strings.Repeat("b", n)
+			cb, err := cofidis.ParseValues(with(func(v url.Values) {
+				v.Set(cofidis.FieldTransactionStatus, status)
+				v.Set(cofidis.FieldSubState, sub)
+			}))
+			require.NoError(t, err, "%d bytes", n)
+			assert.Equal(t, cofidis.Status(status), cb.Status)
+			assert.False(t, cb.Status.Known())
+			assert.Equal(t, cofidis.SubState(sub), cb.SubState)
+		}
+	})
 	t.Run("ignores unknown extra fields", func(t *testing.T) {
 		t.Parallel()
 		v := with(func(v url.Values) {

@@ -6,6 +6,7 @@ import (
 	"html"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 )
 
@@ -14,85 +15,135 @@ import (
 // browser-supplied and proves nothing unless ev.Verified: show the customer
 // where the order stands, but never ship or call confirm on a redirect alone.
 //
-// Return an error only before writing to w; the error page is then rendered
-// (WithErrorPage) with status 500.
+// Return an error only before writing to w; the RedirectErrorFunc then
+// answers (WithRedirectError), with an error whose HTTPStatus is 500.
+//
+// The return URLs receive a cross-site POST from Cofidis' pages: exempt them
+// from http.CrossOriginProtection with Router.ExemptReturnRoutes, and expect
+// no session cookie but one set with SameSite=None (see the README): find
+// the order from ev.TransactionKey and ev.Query().
 type RedirectFunc func(w http.ResponseWriter, r *http.Request, ev Event) error
 
-// RedirectHandler is an http.Handler for returnUrlSuccess and returnUrlOther.
-// Bad requests get an error page (WithErrorPage), not a bare status.
-//
-// These routes receive a cross-site POST from Cofidis' pages: exempt them
-// from http.CrossOriginProtection (see ExampleRedirectHandler_crossOrigin),
-// and expect no session cookie (SameSite=Lax cookies are not sent): find
-// the order from ev.TransactionKey and ev.RawQuery.
-type RedirectHandler struct {
-	rc receiver
-	fn RedirectFunc
-}
-
-// NewRedirectHandler returns a handler that decodes the customer's redirect
-// and calls fn to answer the browser.
-func NewRedirectHandler(fn RedirectFunc, opts ...Option) (*RedirectHandler, error) {
-	if fn == nil {
-		return nil, optionError("NewRedirectHandler", "want a non-nil RedirectFunc")
-	}
-	cfg, err := newConfig(opts)
-	if err != nil {
-		return nil, err
-	}
-	return &RedirectHandler{rc: newReceiver(cfg), fn: fn}, nil
-}
-
-// ServeHTTP decodes the redirect and calls the RedirectFunc.
-func (h *RedirectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.serve(w, r, h.rc.cfg.endpoints, false)
-}
-
-func (h *RedirectHandler) serve(w http.ResponseWriter, r *http.Request, set EndpointSet, inferred bool) {
-	rc := &h.rc
+// serveRedirect is the whole life of a redirect, from the request to the
+// page the browser gets.
+func (rt *Router) serveRedirect(w http.ResponseWriter, r *http.Request, set EndpointSet, inferred bool) {
+	ctx := r.Context()
 	// Browsers are never filtered by source address, but the address is
 	// still reported.
-	addr, _ := rc.clientAddr(r)
-	ev, err := rc.decode(r, ChannelRedirect, set, inferred, addr)
+	addr, _ := rt.clientAddr(r)
+	ev, err := rt.decode(r, ChannelRedirect, set, inferred, addr)
 	if err != nil {
-		status := rc.rejected(r, ChannelRedirect, err)
+		rt.rejected(r, ChannelRedirect, err)
 		if errors.Is(err, ErrMethodNotAllowed) {
 			w.Header().Set("Allow", http.MethodPost)
 		}
-		rc.cfg.errorPage(w, r, status, err)
+		rt.redirectFailed(w, r, err)
 		return
 	}
-	if err := rc.verify(r.Context(), &ev); err != nil {
-		// The browser needs an answer whatever getStatus says: deliver the
-		// event unverified.
-		rc.cfg.logger.LogAttrs(r.Context(), slog.LevelWarn, "cofidis: redirect not verified",
-			slog.Any("event", ev), slog.String("error", err.Error()))
-	}
-	hold, ok := rc.claimRedirect(w, r, &ev) // idempotency.go
-	if !ok {
+	hold, answered := rt.claimRedirect(w, r, &ev)
+	if answered {
 		return
 	}
 	defer hold.abandon()
+	// A decision already processed needs no getStatus call: the browser
+	// gets its page, flagged Duplicate.
+	if !ev.Duplicate {
+		if err := rt.verify(ctx, &ev); err != nil {
+			// The browser needs an answer whatever getStatus says: deliver
+			// the event unverified.
+			attrs := []slog.Attr{slog.Any("event", ev), slog.String("error", err.Error())}
+			if ownCodeFailed(err) {
+				rt.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: redirect not verified", attrs...)
+			} else {
+				// What the browser posted disagrees with getStatus: anyone
+				// can post that at will.
+				rt.logs.log(ctx, logClassUnverified, slog.LevelWarn, "cofidis: redirect not verified", attrs...)
+			}
+		}
+	}
 	tw := &trackingWriter{ResponseWriter: w}
-	err = h.dispatch(tw, r, ev)
-	rc.settleRedirect(r.Context(), ev, hold, err)
+	err = rt.dispatchRedirect(tw, r, ev)
+	rt.settleRedirect(ctx, ev, hold, err)
 	if err != nil {
-		cbErr := rc.callbackFailed(r, ev, err, "cofidis: redirect callback failed")
+		cbErr := rt.callbackFailed(r, ev, err, "cofidis: redirect callback failed")
 		if !tw.wrote {
-			rc.cfg.errorPage(w, r, http.StatusInternalServerError, cbErr)
+			rt.redirectFailed(w, r, cbErr)
 		}
 	}
 }
 
-func (h *RedirectHandler) dispatch(w http.ResponseWriter, r *http.Request, ev Event) (err error) {
-	defer catchPanic(&err)
-	return h.fn(w, r, ev)
+// claimRedirect looks up (or, with WithRedirectClaims, claims) the action of
+// a redirect and flags ev. It returns true when it answered the browser
+// itself (store failure in claim mode).
+func (rt *Router) claimRedirect(w http.ResponseWriter, r *http.Request, ev *Event) (*claimHold, bool) {
+	store := rt.cfg.store
+	if store == nil {
+		return nil, false
+	}
+	ctx := r.Context()
+	key := ev.ActionKey()
+	if !rt.cfg.redirectClaims {
+		cl, err := store.Peek(ctx, key)
+		if err != nil {
+			// The lookup is informational: the browser still needs its page.
+			rt.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: redirect delivered without its idempotency state",
+				slog.Any("event", *ev), slog.String("error", err.Error()))
+			return nil, false
+		}
+		annotate(ev, cl)
+		ev.Duplicate = cl.State == Done || cl.State == InProgress
+		return nil, false
+	}
+	cl, err := store.Claim(ctx, key, rt.cfg.lease)
+	if err == nil && cl.State == Claimed && cl.Token == "" {
+		err = errors.New("the store answered a claim without a token")
+	}
+	if err != nil {
+		serr := storeFailed(err)
+		rt.rejected(r, ChannelRedirect, serr)
+		rt.observe(ctx, *ev, OutcomeStoreFailed)
+		rt.redirectFailed(w, r, serr)
+		return nil, true
+	}
+	annotate(ev, cl)
+	if cl.State != Claimed {
+		ev.Duplicate = true
+		return nil, false
+	}
+	return &claimHold{rt: rt, key: key, token: cl.Token}, false
 }
 
-// SeeOther redirects the browser to url with 303 See Other, which turns the
-// POST into a GET, and returns nil: `return cofidis.SeeOther(w, r, "/orders/42")`.
-func SeeOther(w http.ResponseWriter, r *http.Request, url string) error {
-	http.Redirect(w, r, url, http.StatusSeeOther)
+// settleRedirect completes or releases a redirect's claim after its
+// callback returned err, and reports the outcome. A redirect moves the
+// furthest status only when verified: the browser proves nothing.
+func (rt *Router) settleRedirect(ctx context.Context, ev Event, hold *claimHold, err error) {
+	outcome := OutcomeProcessed
+	if err != nil {
+		outcome = OutcomeFailed
+		hold.release(ctx)
+	} else if !hold.record(ctx, ev, ev.Verified) {
+		outcome = OutcomeUnrecorded
+	}
+	rt.observe(ctx, ev, outcome)
+}
+
+func (rt *Router) dispatchRedirect(w http.ResponseWriter, r *http.Request, ev Event) (err error) {
+	defer catchPanic(&err)
+	return rt.onRedirect(w, r, ev)
+}
+
+// redirectFailed answers a browser whose redirect could not be processed.
+func (rt *Router) redirectFailed(w http.ResponseWriter, r *http.Request, err error) {
+	rt.cfg.redirectError(w, r, err, r.URL.Query())
+}
+
+// SeeOther redirects the browser to target with 303 See Other, which turns
+// the POST into a GET, and returns nil: `return cofidis.SeeOther(w, r, "/orders/42")`.
+// The page reached gets the customer's SameSite=Lax cookies (a top-level
+// GET navigation) but not the Strict ones, which stay out of a chain of
+// navigations that started on another site.
+func SeeOther(w http.ResponseWriter, r *http.Request, target string) error {
+	http.Redirect(w, r, target, http.StatusSeeOther)
 	return nil
 }
 
@@ -108,8 +159,15 @@ func RedirectTo(fn func(ctx context.Context, ev Event) (string, error)) Redirect
 	}
 }
 
-// defaultErrorPage is a minimal page that says nothing about the request.
-func defaultErrorPage(w http.ResponseWriter, _ *http.Request, status int, _ error) {
+// ErrorPage is the default RedirectErrorFunc: a minimal HTML page with the
+// status that fits err (HTTPStatus) and nothing of the request, asking the
+// customer to check the order in their account. Call it from a
+// RedirectErrorFunc when the query does not identify the order.
+func ErrorPage(w http.ResponseWriter, _ *http.Request, err error, _ url.Values) {
+	status := HTTPStatus(err)
+	if status < 400 {
+		status = http.StatusInternalServerError
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -19,10 +20,9 @@ func TestRedirectHandler_answersTheBrowser(t *testing.T) {
 	t.Parallel()
 	t.Run("redirects with 303 through SeeOther", func(t *testing.T) {
 		t.Parallel()
-		h, err := cofidis.NewRedirectHandler(func(w http.ResponseWriter, r *http.Request, ev cofidis.Event) error {
+		h := redirector(t, func(w http.ResponseWriter, r *http.Request, ev cofidis.Event) error {
 			return cofidis.SeeOther(w, r, "/orders/"+ev.Query().Get("order"))
 		}, cofidis.WithLogger(quietLogger()))
-		require.NoError(t, err)
 
 		w := serve(h, postForm("/return/success?order=A-42", readRequestBody(t, "doc-redirect.body")))
 
@@ -32,11 +32,10 @@ func TestRedirectHandler_answersTheBrowser(t *testing.T) {
 	t.Run("redirects with 303 through RedirectTo", func(t *testing.T) {
 		t.Parallel()
 		var sawCtx context.Context
-		h, err := cofidis.NewRedirectHandler(cofidis.RedirectTo(func(ctx context.Context, ev cofidis.Event) (string, error) {
+		h := redirector(t, cofidis.RedirectTo(func(ctx context.Context, ev cofidis.Event) (string, error) {
 			sawCtx = ctx
 			return "https://shop.example/orders/" + ev.TransactionKey.MerchantTransactionID, nil
 		}), cofidis.WithLogger(quietLogger()))
-		require.NoError(t, err)
 
 		w := serve(h, postForm("/return/success", readRequestBody(t, "doc-redirect-compact.body")))
 
@@ -46,12 +45,11 @@ func TestRedirectHandler_answersTheBrowser(t *testing.T) {
 	})
 	t.Run("renders whatever the callback writes", func(t *testing.T) {
 		t.Parallel()
-		h, err := cofidis.NewRedirectHandler(func(w http.ResponseWriter, _ *http.Request, ev cofidis.Event) error {
+		h := redirector(t, func(w http.ResponseWriter, _ *http.Request, ev cofidis.Event) error {
 			w.Header().Set("Content-Type", "text/plain")
 			_, err := w.Write([]byte("status: " + ev.Status.String()))
 			return err
 		}, cofidis.WithLogger(quietLogger()))
-		require.NoError(t, err)
 
 		w := serve(h, postForm("/return/other", readRequestBody(t, "doc-redirect.body")))
 
@@ -66,9 +64,7 @@ func TestRedirectHandler_documentationBodies(t *testing.T) {
 		t.Run("delivers "+file+" as an unverified redirect", func(t *testing.T) {
 			t.Parallel()
 			var got received
-			h, err := cofidis.NewRedirectHandler(got.redirect(),
-				cofidis.WithEndpoint(cofidis.EndpointReturnOther), cofidis.WithLogger(quietLogger()))
-			require.NoError(t, err)
+			h := redirectorAt(t, cofidis.EndpointReturnOther, got.redirect(), cofidis.WithLogger(quietLogger()))
 			r := postForm("/return/other?order=A-42&shop=fr", readRequestBody(t, file))
 			r.RemoteAddr = "[2001:db8::7]:51000"
 
@@ -119,7 +115,7 @@ func TestRedirectHandler_errorPage(t *testing.T) {
 				if body == "" {
 					body = valid
 				}
-				r := postForm("/return/success", body)
+				r := postForm("/return/success?order=A-42", body)
 				if tt.edit != nil {
 					tt.edit(r)
 				}
@@ -136,8 +132,7 @@ func TestRedirectHandler_errorPage(t *testing.T) {
 			t.Run("default page", func(t *testing.T) {
 				t.Parallel()
 				var got received
-				h, err := cofidis.NewRedirectHandler(got.redirect(), append([]cofidis.Option{cofidis.WithLogger(quietLogger())}, tt.opts...)...)
-				require.NoError(t, err)
+				h := redirector(t, got.redirect(), append([]cofidis.Option{cofidis.WithLogger(quietLogger())}, tt.opts...)...)
 
 				w := serve(h, request())
 
@@ -148,18 +143,18 @@ func TestRedirectHandler_errorPage(t *testing.T) {
 				assert.Contains(t, w.Body.String(), http.StatusText(tt.want))
 				assertNoEcho(t, w.Body.String(), append(echoParts, "to_confirm", "Refused")...)
 			})
-			t.Run("custom WithErrorPage", func(t *testing.T) {
+			t.Run("custom WithRedirectError", func(t *testing.T) {
 				t.Parallel()
 				var got received
 				var pageErr error
-				page := func(w http.ResponseWriter, _ *http.Request, status int, err error) {
-					pageErr = err
-					w.WriteHeader(status)
+				var pageQuery url.Values
+				page := func(w http.ResponseWriter, _ *http.Request, err error, query url.Values) {
+					pageErr, pageQuery = err, query
+					w.WriteHeader(cofidis.HTTPStatus(err))
 					_, _ = w.Write([]byte("custom page"))
 				}
-				opts := append([]cofidis.Option{cofidis.WithLogger(quietLogger()), cofidis.WithErrorPage(page)}, tt.opts...)
-				h, err := cofidis.NewRedirectHandler(got.redirect(), opts...)
-				require.NoError(t, err)
+				opts := append([]cofidis.Option{cofidis.WithLogger(quietLogger()), cofidis.WithRedirectError(page)}, tt.opts...)
+				h := redirector(t, got.redirect(), opts...)
 
 				w := serve(h, request())
 
@@ -168,6 +163,7 @@ func TestRedirectHandler_errorPage(t *testing.T) {
 				assert.Equal(t, "custom page", w.Body.String())
 				assert.ErrorIs(t, pageErr, tt.wantErr)
 				assert.Equal(t, tt.want, cofidis.HTTPStatus(pageErr))
+				assert.Equal(t, url.Values{"order": {"A-42"}}, pageQuery, "the URL's own query identifies the order")
 			})
 		})
 	}
@@ -252,18 +248,14 @@ func TestRedirectHandler_callbackFailures(t *testing.T) {
 			t.Parallel()
 			pages := 0
 			var pageErr error
-			page := func(w http.ResponseWriter, _ *http.Request, status int, err error) {
+			page := func(w http.ResponseWriter, _ *http.Request, err error, _ url.Values) {
 				pages++
 				pageErr = err
-				w.WriteHeader(status)
+				w.WriteHeader(cofidis.HTTPStatus(err))
 				_, _ = w.Write([]byte("error page"))
 			}
 			var hookErr error
-			h, err := cofidis.NewRedirectHandler(tt.fn,
-				cofidis.WithErrorPage(page),
-				cofidis.WithOnError(func(_ *http.Request, err error) { hookErr = err }),
-				cofidis.WithLogger(quietLogger()))
-			require.NoError(t, err)
+			h := redirector(t, tt.fn, cofidis.WithRedirectError(page), cofidis.WithOnError(func(_ *http.Request, err error) { hookErr = err }), cofidis.WithLogger(quietLogger()))
 
 			w := serve(h, postForm("/return/success", formBody(docKeyCompact, "to_confirm", "")))
 
@@ -286,10 +278,9 @@ func TestRedirectHandler_callbackFailures(t *testing.T) {
 
 	t.Run("renders the default 500 page for a failed callback", func(t *testing.T) {
 		t.Parallel()
-		h, err := cofidis.NewRedirectHandler(func(http.ResponseWriter, *http.Request, cofidis.Event) error {
+		h := redirector(t, func(http.ResponseWriter, *http.Request, cofidis.Event) error {
 			return errRender
 		}, cofidis.WithLogger(quietLogger()))
-		require.NoError(t, err)
 
 		w := serve(h, postForm("/return/success", formBody(echoKeyJSON, "to_confirm", "")))
 
@@ -301,10 +292,9 @@ func TestRedirectHandler_callbackFailures(t *testing.T) {
 	t.Run("reports the callback's own error to OnError", func(t *testing.T) {
 		t.Parallel()
 		var hookErr error
-		h, err := cofidis.NewRedirectHandler(func(http.ResponseWriter, *http.Request, cofidis.Event) error {
+		h := redirector(t, func(http.ResponseWriter, *http.Request, cofidis.Event) error {
 			return errRender
 		}, cofidis.WithOnError(func(_ *http.Request, err error) { hookErr = err }), cofidis.WithLogger(quietLogger()))
-		require.NoError(t, err)
 		serve(h, postForm("/return/success", formBody(docKeyCompact, "to_confirm", "")))
 		assert.ErrorIs(t, hookErr, errRender)
 		var e *cofidis.Error
@@ -314,11 +304,9 @@ func TestRedirectHandler_callbackFailures(t *testing.T) {
 	t.Run("re-panics http.ErrAbortHandler", func(t *testing.T) {
 		t.Parallel()
 		pages := 0
-		h, err := cofidis.NewRedirectHandler(func(http.ResponseWriter, *http.Request, cofidis.Event) error {
+		h := redirector(t, func(http.ResponseWriter, *http.Request, cofidis.Event) error {
 			panic(http.ErrAbortHandler)
-		}, cofidis.WithErrorPage(func(http.ResponseWriter, *http.Request, int, error) { pages++ }),
-			cofidis.WithLogger(quietLogger()))
-		require.NoError(t, err)
+		}, cofidis.WithRedirectError(func(http.ResponseWriter, *http.Request, error, url.Values) { pages++ }), cofidis.WithLogger(quietLogger()))
 
 		v := recoverFrom(func() { serve(h, postForm("/return/success", formBody(docKeyCompact, "to_confirm", ""))) })
 
@@ -332,9 +320,7 @@ func TestRedirectHandler_authenticity(t *testing.T) {
 	t.Run("is never filtered by WithAllowedSources", func(t *testing.T) {
 		t.Parallel()
 		var got received
-		h, err := cofidis.NewRedirectHandler(got.redirect(),
-			cofidis.WithAllowedSources("203.0.113.0/24"), cofidis.WithLogger(quietLogger()))
-		require.NoError(t, err)
+		h := redirector(t, got.redirect(), cofidis.WithAllowedSources("203.0.113.0/24"), cofidis.WithLogger(quietLogger()))
 		r := postForm("/return/success", formBody(docKeyCompact, "to_confirm", ""))
 		r.RemoteAddr = "198.51.100.7:40000"
 
@@ -347,10 +333,7 @@ func TestRedirectHandler_authenticity(t *testing.T) {
 	t.Run("is delivered even when the client address cannot be determined", func(t *testing.T) {
 		t.Parallel()
 		var got received
-		h, err := cofidis.NewRedirectHandler(got.redirect(),
-			cofidis.WithAllowedSources("203.0.113.0/24"), cofidis.WithTrustedProxies("10.0.0.0/8"),
-			cofidis.WithLogger(quietLogger()))
-		require.NoError(t, err)
+		h := redirector(t, got.redirect(), cofidis.WithAllowedSources("203.0.113.0/24"), cofidis.WithTrustedProxies("10.0.0.0/8"), cofidis.WithLogger(quietLogger()))
 		r := postForm("/return/success", formBody(docKeyCompact, "to_confirm", ""))
 		r.RemoteAddr = "10.0.0.2:40000"
 		r.Header.Set("X-Forwarded-For", "garbage")
@@ -383,8 +366,7 @@ func TestRedirectHandler_authenticity(t *testing.T) {
 			if tt.verifier != nil {
 				opts = append(opts, cofidis.WithVerifier(tt.verifier))
 			}
-			h, err := cofidis.NewRedirectHandler(got.redirect(), opts...)
-			require.NoError(t, err)
+			h := redirector(t, got.redirect(), opts...)
 
 			w := serve(h, postForm("/return/success", formBody(docKeyCompact, "to_confirm", "")))
 
@@ -414,8 +396,7 @@ func TestRedirectHandler_unexpectedStatus(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var got received
-			h, err := cofidis.NewRedirectHandler(got.redirect(), cofidis.WithEndpoint(tt.endpoint), cofidis.WithLogger(quietLogger()))
-			require.NoError(t, err)
+			h := redirectorAt(t, tt.endpoint, got.redirect(), cofidis.WithLogger(quietLogger()))
 
 			w := serve(h, postForm("/return", formBody(docKeyCompact, tt.status, "")))
 

@@ -30,7 +30,7 @@ func expectedStatus(e cofidis.Endpoint) string {
 // newTestRouter builds a Router over urls whose callbacks record into got.
 func newTestRouter(t *testing.T, urls cofidis.URLs, got *received, opts ...cofidis.Option) *cofidis.Router {
 	t.Helper()
-	rt, err := cofidis.NewRouter(urls, got.redirect(), got.notification(nil),
+	rt, err := buildRouter(urls, got.redirect(), got.notification(nil),
 		append([]cofidis.Option{cofidis.WithLogger(quietLogger())}, opts...)...)
 	require.NoError(t, err)
 	return rt
@@ -327,7 +327,7 @@ func TestRouter_queryElements(t *testing.T) {
 			t.Parallel()
 			var got received
 			rt := newTestRouter(t, set.urls, &got)
-			sent := set.urls.WithQuery("order", "A 42/é").WithQuery("cart", "7")
+			sent := set.urls.WithQuery(url.Values{"order": {"A 42/é"}}).WithQuery(url.Values{"cart": {"7"}})
 			for _, e := range cofidis.Endpoints() {
 				r := postForm(sent.Get(e), formBody(docKeyCompact, expectedStatus(e), ""))
 				if e.Channel() == cofidis.ChannelRedirect {
@@ -408,7 +408,7 @@ func TestRouter_identicalURLs(t *testing.T) {
 		u.NotificationURLOther = u.NotificationURLSuccess
 		var got received
 		r := postForm(u.NotificationURLSuccess, formBody(docKeyCompact, "pending", ""))
-		r.Header.Set("Sec-Fetch-Mode", "navigate") // ignored: no redirect URL here
+		r.Header.Set("Accept", "text/html") // ignored: no redirect URL here
 
 		w := serve(newTestRouter(t, u, &got), r)
 
@@ -458,48 +458,65 @@ func TestNewRouter_validation(t *testing.T) {
 	redirect := func(http.ResponseWriter, *http.Request, cofidis.Event) error { return nil }
 	notify := func(context.Context, cofidis.Event) error { return nil }
 
-	t.Run("rejects URLs on different domains with ErrDomainMismatch", func(t *testing.T) {
+	t.Run("leaves the domain to Validate: routing needs only path and query", func(t *testing.T) {
 		t.Parallel()
 		u := mustURLs(t, "https://shop.example/payments")
-		u.NotificationURLOther = "https://evil.example/payments/cofidis/notify/other"
-		rt, err := cofidis.NewRouter(u, redirect, notify)
-		require.ErrorIs(t, err, cofidis.ErrDomainMismatch)
-		assert.Nil(t, rt)
-		var e *cofidis.Error
-		require.ErrorAs(t, err, &e)
-		assert.Equal(t, "notificationUrlOther", e.Field)
+		u.NotificationURLOther = "https://other.example/payments/cofidis/notify/other"
+		_, err := buildRouter(u, redirect, notify)
+		require.NoError(t, err)
+		require.ErrorIs(t, u.Validate(), cofidis.ErrDomainMismatch)
 	})
-	t.Run("rejects a missing URL with ErrMissingField", func(t *testing.T) {
+	t.Run("rejects a missing URL with ErrMissingField naming it", func(t *testing.T) {
 		t.Parallel()
 		u := mustURLs(t, "https://shop.example/payments")
 		u.ReturnURLOther = ""
-		_, err := cofidis.NewRouter(u, redirect, notify)
+		rt, err := buildRouter(u, redirect, notify)
 		require.ErrorIs(t, err, cofidis.ErrMissingField)
+		assert.Nil(t, rt)
+		var e *cofidis.Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, "returnUrlOther", e.Field)
 	})
-	t.Run("rejects http URLs by default", func(t *testing.T) {
-		t.Parallel()
-		_, err := cofidis.NewRouter(sameURL("http://localhost:8080/cofidis"), redirect, notify)
-		require.ErrorIs(t, err, cofidis.ErrInvalidURL)
-	})
-	t.Run("accepts http URLs with WithURLOptions(AllowHTTP())", func(t *testing.T) {
+	for name, raw := range map[string]string{
+		"a relative URL":               "/payments/notify",
+		"an unparsable URL":            "https://shop.example/%zz",
+		"a path with an empty segment": "https://shop.example/pay//notify",
+		"a path with a raw space":      "https://shop.example/pay notify",
+		"a path with a backslash":      `https://shop.example/pay\notify`,
+		"a dot segment":                "https://shop.example/pay/../notify",
+	} {
+		t.Run("rejects "+name+" with ErrInvalidURL", func(t *testing.T) {
+			t.Parallel()
+			u := mustURLs(t, "https://shop.example/payments")
+			u.NotificationURLPending = raw
+			_, err := buildRouter(u, redirect, notify)
+			require.ErrorIs(t, err, cofidis.ErrInvalidURL)
+			var e *cofidis.Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, "notificationUrlPending", e.Field)
+		})
+	}
+	t.Run("accepts the URLs of NewURLs(base, AllowHTTP()) with no further option", func(t *testing.T) {
 		t.Parallel()
 		var got received
 		u, err := cofidis.NewURLs("http://localhost:8080/dev", cofidis.AllowHTTP())
 		require.NoError(t, err)
-		rt := newTestRouter(t, u, &got, cofidis.WithURLOptions(cofidis.AllowHTTP()))
+		rt := newTestRouter(t, u, &got)
 		w := serve(rt, postForm(u.NotificationURLPending, formBody(docKeyCompact, "pending", "signed")))
 		assert.Equal(t, http.StatusOK, w.Code)
 		assert.Equal(t, 1, got.count())
 	})
 	t.Run("rejects a nil redirect callback with ErrInvalidOption", func(t *testing.T) {
 		t.Parallel()
-		_, err := cofidis.NewRouter(mustURLs(t, "https://shop.example"), nil, notify)
+		_, err := buildRouter(mustURLs(t, "https://shop.example"), nil, notify)
 		require.ErrorIs(t, err, cofidis.ErrInvalidOption)
+		assert.Contains(t, err.Error(), "RedirectFunc")
 	})
 	t.Run("rejects a nil notification callback with ErrInvalidOption", func(t *testing.T) {
 		t.Parallel()
-		_, err := cofidis.NewRouter(mustURLs(t, "https://shop.example"), redirect, nil)
+		_, err := buildRouter(mustURLs(t, "https://shop.example"), redirect, nil)
 		require.ErrorIs(t, err, cofidis.ErrInvalidOption)
+		assert.Contains(t, err.Error(), "NotificationFunc")
 	})
 	t.Run("applies options to both channels", func(t *testing.T) {
 		t.Parallel()
@@ -521,82 +538,218 @@ func TestNewRouter_validation(t *testing.T) {
 
 func TestOptions_rejectedAtConstruction(t *testing.T) {
 	t.Parallel()
+	verifier := cofidis.WithVerifier(statusIs(cofidis.StatusToConfirm))
+	store := cofidis.WithIdempotency(cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{}))
 	tests := []struct {
 		name string
-		opt  cofidis.Option
+		opts []cofidis.Option
+		want string // in the error, naming the option at fault
 	}{
-		{"a nil option", nil},
-		{"a zero WithMaxBodyBytes", cofidis.WithMaxBodyBytes(0)},
-		{"a negative WithMaxBodyBytes", cofidis.WithMaxBodyBytes(-1)},
-		{"a nil logger", cofidis.WithLogger(nil)},
-		{"a nil OnError hook", cofidis.WithOnError(nil)},
-		{"a nil error page", cofidis.WithErrorPage(nil)},
-		{"an empty WithAllowedSources", cofidis.WithAllowedSources()},
-		{"a bad CIDR in WithAllowedSources", cofidis.WithAllowedSources("203.0.113.0/24", "203.0.113.0/33")},
-		{"a host name in WithAllowedSources", cofidis.WithAllowedSources("cofidis.fr")},
-		{"an empty string in WithAllowedSources", cofidis.WithAllowedSources("")},
-		{"an empty WithTrustedProxies", cofidis.WithTrustedProxies()},
-		{"a bad address in WithTrustedProxies", cofidis.WithTrustedProxies("10.0.0.256")},
-		{"a nil verifier", cofidis.WithVerifier(nil)},
-		{"a nil VerifierFunc", cofidis.WithVerifier(cofidis.VerifierFunc(nil))},
-		{"a zero WithVerifyTimeout", cofidis.WithVerifyTimeout(0)},
-		{"a negative WithVerifyTimeout", cofidis.WithVerifyTimeout(-1)},
-		{"EndpointUnknown", cofidis.WithEndpoint(cofidis.EndpointUnknown)},
-		{"an out-of-range Endpoint", cofidis.WithEndpoint(cofidis.Endpoint(42))},
-		{"a nil clock", cofidis.WithClock(nil)},
+		{"a nil option", []cofidis.Option{verifier, nil}, "nil option"},
+		{"a zero WithMaxBodyBytes", []cofidis.Option{verifier, cofidis.WithMaxBodyBytes(0)}, "WithMaxBodyBytes"},
+		{"a negative WithMaxBodyBytes", []cofidis.Option{verifier, cofidis.WithMaxBodyBytes(-1)}, "WithMaxBodyBytes"},
+		{"a nil logger", []cofidis.Option{verifier, cofidis.WithLogger(nil)}, "WithLogger"},
+		{"a nil OnError hook", []cofidis.Option{verifier, cofidis.WithOnError(nil)}, "WithOnError"},
+		{"a nil redirect error handler", []cofidis.Option{verifier, cofidis.WithRedirectError(nil)}, "WithRedirectError"},
+		{"an empty WithAllowedSources", []cofidis.Option{verifier, cofidis.WithAllowedSources()}, "WithAllowedSources"},
+		{"a bad CIDR in WithAllowedSources", []cofidis.Option{verifier, cofidis.WithAllowedSources("203.0.113.0/24", "203.0.113.0/33")}, "WithAllowedSources"},
+		{"a host name in WithAllowedSources", []cofidis.Option{verifier, cofidis.WithAllowedSources("cofidis.fr")}, "WithAllowedSources"},
+		{"an empty string in WithAllowedSources", []cofidis.Option{verifier, cofidis.WithAllowedSources("")}, "WithAllowedSources"},
+		{"an empty WithTrustedProxies", []cofidis.Option{verifier, cofidis.WithTrustedProxies()}, "WithTrustedProxies"},
+		{"a bad address in WithTrustedProxies", []cofidis.Option{verifier, cofidis.WithTrustedProxies("10.0.0.256")}, "WithTrustedProxies"},
+		{"a nil verifier", []cofidis.Option{cofidis.WithVerifier(nil)}, "WithVerifier"},
+		{"a nil VerifierFunc", []cofidis.Option{cofidis.WithVerifier(cofidis.VerifierFunc(nil))}, "WithVerifier"},
+		{"a zero WithVerifyTimeout", []cofidis.Option{verifier, cofidis.WithVerifyTimeout(0)}, "WithVerifyTimeout"},
+		{"a negative WithVerifyTimeout", []cofidis.Option{verifier, cofidis.WithVerifyTimeout(-1)}, "WithVerifyTimeout"},
+		{"a nil clock", []cofidis.Option{verifier, cofidis.WithClock(nil)}, "WithClock"},
+		{"a nil store", []cofidis.Option{verifier, cofidis.WithIdempotency(nil)}, "WithIdempotency"},
+		{"a zero lease", []cofidis.Option{verifier, store, cofidis.WithLease(0)}, "WithLease"},
+		{"a nil delivery hook", []cofidis.Option{verifier, cofidis.WithDeliveryHook(nil)}, "WithDeliveryHook"},
+		{"a zero rejection log limit", []cofidis.Option{verifier, cofidis.WithRejectionLogLimit(0, time.Second)}, "WithRejectionLogLimit"},
+		{"a rejection log limit without interval", []cofidis.Option{verifier, cofidis.WithRejectionLogLimit(5, 0)}, "WithRejectionLogLimit"},
+
+		// Proof is a choice made once.
+		{"neither a Verifier nor the explicit opt-out", nil, "WithInsecureSkipVerify"},
+		{"both a Verifier and the opt-out", []cofidis.Option{verifier, cofidis.WithInsecureSkipVerify()}, "WithInsecureSkipVerify"},
+
+		// Dependent options without their prerequisite.
+		{"WithVerifyTimeout without WithVerifier", []cofidis.Option{cofidis.WithInsecureSkipVerify(), cofidis.WithVerifyTimeout(time.Second)}, "WithVerifyTimeout"},
+		{"WithLease without WithIdempotency", []cofidis.Option{verifier, cofidis.WithLease(time.Minute)}, "WithLease"},
+		{"WithStaleEvents without WithIdempotency", []cofidis.Option{verifier, cofidis.WithStaleEvents(true)}, "WithStaleEvents"},
+		{"WithStaleEvents(false) without WithIdempotency", []cofidis.Option{verifier, cofidis.WithStaleEvents(false)}, "WithStaleEvents"},
+		{"WithRedirectClaims without WithIdempotency", []cofidis.Option{verifier, cofidis.WithRedirectClaims(true)}, "WithRedirectClaims"},
+
+		// A single-valued option given twice would silently keep one value.
+		{"WithVerifier twice", []cofidis.Option{verifier, verifier}, "WithVerifier"},
+		{"WithLogger twice", []cofidis.Option{verifier, cofidis.WithLogger(quietLogger()), cofidis.WithLogger(quietLogger())}, "WithLogger"},
+		{"WithIdempotency twice", []cofidis.Option{verifier, store, store}, "WithIdempotency"},
+		{"WithMaxBodyBytes twice", []cofidis.Option{verifier, cofidis.WithMaxBodyBytes(1), cofidis.WithMaxBodyBytes(2)}, "WithMaxBodyBytes"},
+		{"WithLease twice", []cofidis.Option{verifier, store, cofidis.WithLease(time.Minute), cofidis.WithLease(time.Hour)}, "WithLease"},
+		{"WithInsecureSkipVerify twice", []cofidis.Option{cofidis.WithInsecureSkipVerify(), cofidis.WithInsecureSkipVerify()}, "WithInsecureSkipVerify"},
 	}
 	redirect := func(http.ResponseWriter, *http.Request, cofidis.Event) error { return nil }
 	notify := func(context.Context, cofidis.Event) error { return nil }
 	for _, tt := range tests {
 		t.Run("rejects "+tt.name, func(t *testing.T) {
 			t.Parallel()
-			nh, err := cofidis.NewNotificationHandler(notify, tt.opt)
-			require.ErrorIs(t, err, cofidis.ErrInvalidOption, "NewNotificationHandler")
-			assert.Nil(t, nh)
-			rh, err := cofidis.NewRedirectHandler(redirect, tt.opt)
-			require.ErrorIs(t, err, cofidis.ErrInvalidOption, "NewRedirectHandler")
-			assert.Nil(t, rh)
-			rt, err := cofidis.NewRouter(mustURLs(t, "https://shop.example"), redirect, notify, tt.opt)
-			require.ErrorIs(t, err, cofidis.ErrInvalidOption, "NewRouter")
+			rt, err := cofidis.NewRouter(mustURLs(t, "https://shop.example"), redirect, notify, tt.opts...)
+			require.ErrorIs(t, err, cofidis.ErrInvalidOption)
+			assert.Contains(t, err.Error(), tt.want)
 			assert.Nil(t, rt)
 		})
 	}
-	t.Run("rejects a nil NotificationFunc", func(t *testing.T) {
-		t.Parallel()
-		_, err := cofidis.NewNotificationHandler(nil)
-		require.ErrorIs(t, err, cofidis.ErrInvalidOption)
-	})
-	t.Run("rejects a nil RedirectFunc", func(t *testing.T) {
-		t.Parallel()
-		_, err := cofidis.NewRedirectHandler(nil)
-		require.ErrorIs(t, err, cofidis.ErrInvalidOption)
-	})
 	t.Run("names the option without echoing a value it cannot parse", func(t *testing.T) {
 		t.Parallel()
-		_, err := cofidis.NewNotificationHandler(notify, cofidis.WithAllowedSources("not-a-cidr"))
+		_, err := cofidis.NewRouter(mustURLs(t, "https://shop.example"), redirect, notify,
+			cofidis.WithInsecureSkipVerify(), cofidis.WithAllowedSources("not-a-cidr"))
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "WithAllowedSources")
 	})
 	t.Run("accepts every option used together", func(t *testing.T) {
 		t.Parallel()
-		opts := []cofidis.Option{
+		_, err := cofidis.NewRouter(mustURLs(t, "https://shop.example"), redirect, notify,
 			cofidis.WithMaxBodyBytes(1024),
 			cofidis.WithLogger(quietLogger()),
 			cofidis.WithOnError(func(*http.Request, error) {}),
-			cofidis.WithErrorPage(func(http.ResponseWriter, *http.Request, int, error) {}),
-			cofidis.WithAllowedSources("203.0.113.0/24", "2001:db8::/32", "198.51.100.1"),
+			cofidis.WithOnError(func(*http.Request, error) {}),
+			cofidis.WithRedirectError(cofidis.ErrorPage),
+			cofidis.WithAllowedSources("203.0.113.0/24", "2001:db8::/32"),
+			cofidis.WithAllowedSources("198.51.100.1"),
 			cofidis.WithTrustedProxies("10.0.0.0/8", "::1"),
-			cofidis.WithVerifier(statusIs(cofidis.StatusToConfirm)),
+			verifier,
 			cofidis.WithVerifyTimeout(1),
-			cofidis.WithEndpoint(cofidis.EndpointNotificationOther),
-			cofidis.WithURLOptions(cofidis.AllowHTTP()),
 			cofidis.WithClock(time.Now),
+			store,
+			cofidis.WithLease(time.Minute),
+			cofidis.WithStaleEvents(true),
+			cofidis.WithRedirectClaims(true),
+			cofidis.WithDeliveryHook(func(context.Context, cofidis.Event, cofidis.Outcome) {}),
+			cofidis.WithDeliveryHook(func(context.Context, cofidis.Event, cofidis.Outcome) {}),
+			cofidis.WithRejectionLogLimit(10, time.Minute),
+		)
+		require.NoError(t, err)
+	})
+}
+
+// A browser's request to a URL only Cofidis' servers post to is a page on
+// another site posting a forged notification (or a misrouted redirect): it
+// is refused before decoding. With identical URLs, the browser headers are
+// what tells a redirect, as documented.
+func TestRouter_browserRequestToANotificationURL(t *testing.T) {
+	t.Parallel()
+	distinct := mustURLs(t, "https://shop.example/payments")
+	browser := map[string]map[string]string{
+		"a cross-site navigation": {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"},
+		"a cross-site fetch":      {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "empty"},
+		"a same-origin form":      {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"},
+		"Sec-Fetch-Dest alone":    {"Sec-Fetch-Dest": "document"},
+	}
+	for name, headers := range browser {
+		for _, e := range []cofidis.Endpoint{cofidis.EndpointNotificationSuccess, cofidis.EndpointNotificationPending, cofidis.EndpointNotificationOther} {
+			t.Run("refuses "+name+" to "+e.String(), func(t *testing.T) {
+				t.Parallel()
+				var got received
+				var reported []error
+				rt := newTestRouter(t, distinct, &got, cofidis.WithOnError(func(_ *http.Request, err error) { reported = append(reported, err) }))
+				r := postForm(distinct.Get(e), formBody(docKeyCompact, "to_confirm", ""))
+				for k, v := range headers {
+					r.Header.Set(k, v)
+				}
+
+				w := serve(rt, r)
+
+				assert.Equal(t, http.StatusForbidden, w.Code)
+				assert.Zero(t, got.count(), "not dispatched")
+				require.Len(t, reported, 1)
+				assert.ErrorIs(t, reported[0], cofidis.ErrBrowserRequest)
+				assert.Equal(t, "browser_request", cofidis.ErrorClass(reported[0]))
+			})
 		}
-		_, err := cofidis.NewNotificationHandler(notify, opts...)
-		require.NoError(t, err)
-		_, err = cofidis.NewRedirectHandler(redirect, opts...)
-		require.NoError(t, err)
-		_, err = cofidis.NewRouter(mustURLs(t, "https://shop.example"), redirect, notify, opts...)
-		require.NoError(t, err)
+	}
+	t.Run("accepts a server's POST with a text/html Accept header", func(t *testing.T) {
+		t.Parallel()
+		var got received
+		r := postForm(distinct.NotificationURLOther, formBody(docKeyCompact, "Refused", ""))
+		r.Header.Set("Accept", "text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2") // Java's default
+		assert.Equal(t, http.StatusOK, serve(newTestRouter(t, distinct, &got), r).Code)
+		assert.Equal(t, 1, got.count())
+	})
+	t.Run("keeps the documented inference when the URLs are identical", func(t *testing.T) {
+		t.Parallel()
+		var got received
+		same := sameURL("https://shop.example/cofidis")
+		r := postForm(same.NotificationURLOther, formBody(docKeyCompact, "Refused", ""))
+		for k, v := range browser["a cross-site navigation"] {
+			r.Header.Set(k, v)
+		}
+		assert.Equal(t, http.StatusSeeOther, serve(newTestRouter(t, same, &got), r).Code)
+		ev, _ := got.only(t)
+		assert.Equal(t, cofidis.ChannelRedirect, ev.Channel)
+		assert.True(t, ev.ChannelInferred)
+	})
+}
+
+func TestRouter_ExemptReturnRoutes(t *testing.T) {
+	t.Parallel()
+	crossSite := func(h http.Handler, target, body string) int {
+		r := postForm(target, body)
+		r.Header.Set("Sec-Fetch-Site", "cross-site")
+		r.Header.Set("Sec-Fetch-Mode", "navigate")
+		r.Header.Set("Origin", "https://journey.cofidis.example")
+		return serve(h, r).Code
+	}
+	body := formBody(docKeyCompact, "to_confirm", "")
+
+	t.Run("exempts the return routes exactly, not the subtree of a path ending in /", func(t *testing.T) {
+		t.Parallel()
+		u := mustURLs(t, "https://shop.example/pay")
+		u.ReturnURLSuccess = "https://shop.example/pay/"
+		u.ReturnURLOther = "https://shop.example/pay/?outcome=other"
+		var got received
+		rt := newTestRouter(t, u, &got)
+		mux := http.NewServeMux()
+		rt.Register(mux)
+		deleted := false
+		mux.HandleFunc("POST /pay/card/delete", func(http.ResponseWriter, *http.Request) { deleted = true })
+		cop := http.NewCrossOriginProtection()
+		require.NoError(t, rt.ExemptReturnRoutes(cop))
+		site := cop.Handler(mux)
+
+		assert.Equal(t, http.StatusSeeOther, crossSite(site, u.ReturnURLSuccess, body))
+		assert.Equal(t, http.StatusSeeOther, crossSite(site, u.ReturnURLOther, formBody(docKeyCompact, "Refused", "")))
+		assert.Equal(t, http.StatusForbidden, crossSite(site, "https://shop.example/pay/card/delete", "card=1"))
+		assert.False(t, deleted, "a cross-site POST under the return path must stay refused")
+		assert.Equal(t, http.StatusForbidden, crossSite(site, u.NotificationURLOther, body), "notification routes are not exempted")
+		assert.Equal(t, 2, got.count())
+	})
+	t.Run("leaves notification routes alone, and they need nothing", func(t *testing.T) {
+		t.Parallel()
+		u := mustURLs(t, "https://shop.example/pay")
+		var got received
+		rt := newTestRouter(t, u, &got)
+		mux := http.NewServeMux()
+		rt.Register(mux)
+		cop := http.NewCrossOriginProtection()
+		require.NoError(t, rt.ExemptReturnRoutes(cop))
+		// Cofidis' server: no browser headers at all.
+		assert.Equal(t, http.StatusOK, serve(cop.Handler(mux), postForm(u.NotificationURLSuccess, body)).Code)
+	})
+	t.Run("exempts a return path shared with a notification URL", func(t *testing.T) {
+		t.Parallel()
+		same := sameURL("https://shop.example/cofidis")
+		var got received
+		rt := newTestRouter(t, same, &got)
+		cop := http.NewCrossOriginProtection()
+		require.NoError(t, rt.ExemptReturnRoutes(cop))
+		assert.Equal(t, http.StatusSeeOther, crossSite(cop.Handler(rt), same.ReturnURLSuccess, body))
+	})
+	t.Run("reports a second call instead of panicking", func(t *testing.T) {
+		t.Parallel()
+		var got received
+		rt := newTestRouter(t, mustURLs(t, "https://shop.example/pay"), &got)
+		cop := http.NewCrossOriginProtection()
+		require.NoError(t, rt.ExemptReturnRoutes(cop))
+		assert.Error(t, rt.ExemptReturnRoutes(cop))
+		assert.ErrorIs(t, rt.ExemptReturnRoutes(nil), cofidis.ErrInvalidOption)
 	})
 }

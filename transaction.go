@@ -33,6 +33,9 @@ type TransactionKey struct {
 	// zeros matter ("020280098"), so always a string.
 	MerchantID string `json:"merchantId"`
 	// MerchantTransactionID is the merchant's own id for the transaction.
+	// Keep it ASCII: it comes back through the customer's browser, and a
+	// journey page in a legacy charset posts a character it cannot encode
+	// as "&#NNN;" text, silently, or as a byte that is not UTF-8.
 	MerchantTransactionID string `json:"merchantTransactionId"`
 	// MerchantTransactionDate is the day of the initialize call in Paris
 	// time, as YYYYMMDD. Date turns it into a time.Time.
@@ -208,8 +211,8 @@ func (k TransactionKey) Validate() error {
 // exists there: DST changes happen at 02:00 and 03:00.
 //
 // It fails with an *Error (ErrMissingField or ErrInvalidField) for a bad
-// date, and with a plain error if the time zone database is missing; import
-// _ "time/tzdata" to embed it.
+// date, and with an error wrapping ErrTimeZone if the time zone database is
+// missing; import _ "time/tzdata" to embed it.
 func (k TransactionKey) Date() (time.Time, error) {
 	if k.MerchantTransactionDate == "" {
 		return time.Time{}, newError(ErrMissingField, memberField(memberMerchantTransactionDate), reasonEmpty)
@@ -226,8 +229,10 @@ func (k TransactionKey) Date() (time.Time, error) {
 }
 
 // ParisDate returns t's day in Europe/Paris as YYYYMMDD, the form of
-// merchantTransactionDate; test kits use it to build realistic keys. It
-// fails only if the time zone database is missing (import _ "time/tzdata"):
+// merchantTransactionDate: initialize refuses any other day than today in
+// Paris (code 001), so build the key of a new transaction with
+// ParisDate(time.Now()), whatever the server's own zone. It fails only if
+// the time zone database is missing (import _ "time/tzdata"):
 // an error rather than a panic or a guessed offset, because a date off by
 // one day would silently break the key.
 func ParisDate(t time.Time) (string, error) {

@@ -147,20 +147,20 @@ func expectedAt(s Status) EndpointSet {
 // bit is e's member of an EndpointSet; callers check valid first.
 func (e Endpoint) bit() EndpointSet { return 1 << (e - 1) }
 
-// pathSuffix is the path NewURLs gives e under the base path. The segments
-// are distinct so that each request tells which URL it hit.
+// pathSuffix is the path NewURLs gives e under the cofidis directory. The
+// paths are distinct so that each request tells which URL it hit.
 func (e Endpoint) pathSuffix() string {
 	switch e {
 	case EndpointReturnSuccess:
-		return "/cofidis/return/success"
+		return "/return/success"
 	case EndpointReturnOther:
-		return "/cofidis/return/other"
+		return "/return/other"
 	case EndpointNotificationSuccess:
-		return "/cofidis/notify/success"
+		return "/notify/success"
 	case EndpointNotificationPending:
-		return "/cofidis/notify/pending"
+		return "/notify/pending"
 	case EndpointNotificationOther:
-		return "/cofidis/notify/other"
+		return "/notify/other"
 	}
 	return ""
 }
@@ -359,8 +359,9 @@ func AllowHTTP() URLOption {
 }
 
 // NewURLs derives the five URLs from one base URL,
-// scheme://host[:port][/prefix][?query], giving each its own path under the
-// prefix so that the receiver knows which URL a request hit:
+// scheme://host[:port][/prefix][?query]. The five live in a directory of
+// their own, <prefix>/cofidis, one path each, so that the receiver knows
+// which URL a request hit:
 //
 //	<prefix>/cofidis/return/success    returnUrlSuccess
 //	<prefix>/cofidis/return/other      returnUrlOther
@@ -368,17 +369,29 @@ func AllowHTTP() URLOption {
 //	<prefix>/cofidis/notify/pending    notificationUrlPending
 //	<prefix>/cofidis/notify/other      notificationUrlOther
 //
+// The base names where that directory goes, not a route: with
+// "https://shop.example/payments" the URLs are
+// https://shop.example/payments/cofidis/return/success and so on. A base
+// that already ends in the directory ("https://shop.example/cofidis", any
+// case) is taken as the directory itself rather than doubled, and trailing
+// slashes are dropped ("https://shop.example//" is the bare host). The
+// prefix must be a clean path: no empty segment ("/a//b"), no "." or ".."
+// segment, nothing that must be percent-encoded written raw (a space, a
+// backslash): an http.ServeMux would answer a POST to such a path with a
+// redirect that loses the body. The prefix is otherwise kept as given.
+//
 // The base's query is kept on all five. The host is written in its ASCII
-// (punycode), lower-case form, which every HTTP client accepts; the port and
-// the prefix are kept as given. The base must pass the same checks as each
-// URL in Validate; its errors have an empty Field and a Reason that starts
-// with "base URL". The result is then checked with Validate, whose error is
-// returned with the zero URLs.
+// (punycode), lower-case form, which every HTTP client accepts; the port is
+// kept as given. The base must pass the same checks as each URL in Validate;
+// its errors have an empty Field and a Reason that starts with "base URL".
+// The result is then checked with Validate, whose error is returned with the
+// zero URLs.
 func NewURLs(base string, opts ...URLOption) (URLs, error) {
 	cfg := newURLConfig(opts)
 	if base == "" {
 		return URLs{}, newError(ErrMissingField, "", "base URL is empty")
 	}
+	base = trimPathSlashes(base)
 	b, o, err := checkURL(base, cfg)
 	if err != nil {
 		err.Reason = "base URL " + err.Reason
@@ -392,7 +405,12 @@ func NewURLs(base string, opts ...URLOption) (URLs, error) {
 	if p := b.Port(); p != "" {
 		authority += ":" + p
 	}
-	head := b.Scheme + "://" + authority + strings.TrimSuffix(b.EscapedPath(), "/")
+	prefix := b.EscapedPath()
+	dir := prefix + "/cofidis"
+	if last := prefix[strings.LastIndexByte(prefix, '/')+1:]; strings.EqualFold(last, "cofidis") {
+		dir = prefix
+	}
+	head := b.Scheme + "://" + authority + dir
 	query := ""
 	if b.RawQuery != "" {
 		query = "?" + b.RawQuery
@@ -407,19 +425,101 @@ func NewURLs(base string, opts ...URLOption) (URLs, error) {
 	return u, nil
 }
 
-// WithQuery returns a copy of u with the query parameter key=value appended
-// to each of the five URLs, for the merchant's own elements such as an order
-// reference. Key and value are encoded as url.Values.Encode does ("a b+c"
-// becomes "a+b%2Bc"); existing parameters keep their text and order. An empty
-// or unparsable URL, or one with an unparsable query, is left unchanged so
-// that Validate still reports it.
-func (u URLs) WithQuery(key, value string) URLs {
-	return u.withRawQuery(url.QueryEscape(key) + "=" + url.QueryEscape(value))
+// trimPathSlashes drops the trailing slashes of raw's path, leaving the rest
+// of raw as written.
+func trimPathSlashes(raw string) string {
+	start, end := pathBounds(raw)
+	trimmed := strings.TrimRight(raw[start:end], "/")
+	return raw[:start] + trimmed + raw[end:]
 }
 
-// WithQueryValues is WithQuery for several parameters: it appends
-// v.Encode() (keys sorted) to each URL. An empty v returns u unchanged.
-func (u URLs) WithQueryValues(v url.Values) URLs {
+// pathBounds returns where the path of an absolute raw URL starts and ends,
+// as written: after the authority, before the query or fragment.
+func pathBounds(raw string) (start, end int) {
+	start = 0
+	if i := strings.Index(raw, "://"); i >= 0 {
+		start = i + len("://")
+		if j := strings.IndexAny(raw[start:], "/?#"); j >= 0 {
+			start += j
+		} else {
+			start = len(raw)
+		}
+	}
+	end = len(raw)
+	if j := strings.IndexAny(raw[start:], "?#"); j >= 0 {
+		end = start + j
+	}
+	return start, end
+}
+
+// checkPathQuery checks the path and query of a raw URL as written, so that
+// an http.ServeMux serves a POST to it without redirecting (which loses the
+// body) and every client sends it as written: no empty segment ("//"), no
+// "." or ".." segment, and nothing that must be percent-encoded written raw
+// (a space, a backslash, a quote, non-ASCII…). Its error has no Field.
+func checkPathQuery(raw string) *Error {
+	start, end := pathBounds(raw)
+	path := raw[start:end]
+	query := ""
+	if end < len(raw) && raw[end] == '?' {
+		query, _, _ = strings.Cut(raw[end+1:], "#")
+	}
+	if !validURLText(path, false) {
+		return newError(ErrInvalidURL, "", "path must be percent-encoded: no raw space, backslash, quote, bracket or non-ASCII character")
+	}
+	if !validURLText(query, true) {
+		return newError(ErrInvalidURL, "", "query must be percent-encoded: no raw space, backslash, quote, bracket or non-ASCII character")
+	}
+	if path == "" {
+		return nil
+	}
+	segs := strings.Split(path, "/")
+	for i, seg := range segs[1:] {
+		un, _ := url.PathUnescape(seg) // validURLText checked the escapes
+		switch {
+		case seg == "" && i < len(segs)-2:
+			return newError(ErrInvalidURL, "", "path must not contain an empty segment (//)")
+		case un == "." || un == "..":
+			return newError(ErrInvalidURL, "", "path must not contain a \".\" or \"..\" segment")
+		}
+	}
+	return nil
+}
+
+// validURLText reports whether s holds only the characters RFC 3986 allows
+// in a path (query true: in a query) and valid percent-escapes.
+func validURLText(s string, query bool) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-._~!$&'()*+,;=:@/", c) >= 0:
+		case c == '?' && query:
+		case c == '%':
+			if _, ok := unhex([]byte(s), i+1); !ok {
+				return false
+			}
+			if _, ok := unhex([]byte(s), i+2); !ok {
+				return false
+			}
+			i += 2
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// WithQuery returns a copy of u with v appended to the query of each of the
+// five URLs, for the merchant's own elements such as an order reference:
+//
+//	perOrder := urls.WithQuery(url.Values{"order": {"A-1042"}})
+//
+// v is encoded as v.Encode() does (keys sorted, "a b+c" becomes "a+b%2Bc");
+// existing parameters keep their text and order. An empty v returns u
+// unchanged. An empty or unparsable URL, or one with an unparsable query, is
+// left unchanged so that Validate still reports it.
+func (u URLs) WithQuery(v url.Values) URLs {
 	enc := v.Encode()
 	if enc == "" {
 		return u
@@ -469,8 +569,9 @@ func appendQuery(raw, pairs string) string {
 //
 // Each URL must be present (ErrMissingField), parsable, absolute with a
 // non-empty host, use https (http too with AllowHTTP; no other scheme, ever),
-// and carry no user-info, no fragment (not even an empty "#") and a parsable
-// query (ErrInvalidURL).
+// and carry no user-info, no fragment (not even an empty "#"), a clean path
+// (no empty, "." or ".." segment) and a parsable query, with nothing that
+// must be percent-encoded written raw (ErrInvalidURL).
 //
 // The five must then share one domain name, as Cofidis requires
 // (ErrDomainMismatch). Host names are compared after lower-casing, removing
@@ -613,6 +714,9 @@ func checkURL(raw string, cfg urlConfig) (*url.URL, origin, *Error) {
 		return nil, origin{}, wrapError(ErrInvalidURL, "", "host is not a valid domain name", err)
 	}
 	o.host, o.ip = host, ip
+	if err := checkPathQuery(raw); err != nil {
+		return nil, origin{}, err
+	}
 	if _, err := url.ParseQuery(p.RawQuery); err != nil {
 		return nil, origin{}, wrapError(ErrInvalidURL, "", "query is not parsable", err)
 	}
@@ -662,66 +766,6 @@ func endsInNumber(name string) bool {
 		}
 	}
 	return last != "" && strings.Trim(last, digits) == ""
-}
-
-// Match returns the endpoints whose URL a request was sent to, for a router
-// that serves several URLs on one handler. path is the request's escaped path
-// (r.URL.EscapedPath()) and query its parsed query (r.URL.Query()).
-//
-// An endpoint matches when its path equals path segment by segment after
-// unescaping each segment, so the choice of percent-encoding does not matter
-// but "%2F" stays distinct from "/"; "" counts as "/" and a trailing slash
-// counts. Every query parameter of the URL (key and each of its values) must
-// also be in query; the request may carry more, such as the per-order
-// references the merchant appended. Scheme and host are not compared: behind
-// a proxy the request's own may differ.
-//
-// Several endpoints match when their URLs are identical; none when nothing
-// matches or path is not validly escaped. URLs that do not parse never
-// match: call Validate first.
-func (u URLs) Match(path string, query url.Values) EndpointSet {
-	want, ok := pathSegments(path)
-	if !ok {
-		return 0
-	}
-	var set EndpointSet
-	for _, e := range Endpoints() {
-		raw := u.Get(e)
-		if raw == "" {
-			continue
-		}
-		p, err := url.Parse(raw)
-		if err != nil || p.Opaque != "" {
-			continue
-		}
-		got, ok := pathSegments(p.EscapedPath())
-		if !ok || !slices.Equal(got, want) {
-			continue
-		}
-		q, err := url.ParseQuery(p.RawQuery)
-		if err != nil || !queryContains(query, q) {
-			continue
-		}
-		set = set.Add(e)
-	}
-	return set
-}
-
-// pathSegments splits an escaped path at its slashes and unescapes each
-// segment.
-func pathSegments(escaped string) ([]string, bool) {
-	if escaped == "" {
-		escaped = "/"
-	}
-	segs := strings.Split(escaped, "/")
-	for i, s := range segs {
-		un, err := url.PathUnescape(s)
-		if err != nil {
-			return nil, false
-		}
-		segs[i] = un
-	}
-	return segs, true
 }
 
 // queryContains reports whether every value of every key of want is among

@@ -19,7 +19,7 @@ go test -c -o "$out/cofidis.test" .
 for i in $(seq "$runs"); do
 	printf 'run %d/%d\r' "$i" "$runs" >&2
 	"$out/cofidis.test" -test.run '^$' -test.benchmem -test.count 1 \
-		-test.bench '^Benchmark(BaselineHandler|NotificationHandler|RouterNotification|RedirectHandler|ParseRequest|RequestConstruction|ParseTransactionKey|ParseStatus)$' \
+		-test.bench '^Benchmark(BaselineHandler|NotificationRoute|RouterNotification|RedirectRoute|ParseRequest|RequestConstruction|ParseTransactionKey|ParseStatus)$' \
 		>>"$out/micro.txt"
 done
 echo >&2

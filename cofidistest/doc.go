@@ -12,15 +12,18 @@
 //     PendingAccepted, PendingRefused) and reports one Delivery per request;
 //     journeys can be reordered, duplicated and delayed.
 //   - Ledger plays Cofidis' getStatus: a Fake with a Ledger advances it as it
-//     plays, and it plugs into cofidis.WithVerifier.
+//     plays, and it plugs into cofidis.WithVerifier, so that the receiver
+//     under test is built as in production. A test that posts requests no
+//     Ledger knows says so with cofidis.WithInsecureSkipVerify.
 //   - Recorder implements both callbacks and keeps the events for
 //     assertions.
 //
 // A typical test:
 //
+//	var getStatus cofidistest.Ledger
 //	var rec cofidistest.Recorder
-//	rt, _ := cofidis.NewRouter(urls, rec.Redirect, rec.Notify)
-//	fake := cofidistest.Fake{URLs: urls, Handler: rt}
+//	rt, _ := cofidis.NewRouter(urls, rec.Redirect, rec.Notify, cofidis.WithVerifier(&getStatus))
+//	fake := cofidistest.Fake{URLs: urls, Handler: rt, Ledger: &getStatus}
 //	deliveries, err := fake.Play(ctx, cofidistest.Accepted(cofidistest.NewKey(cofidistest.KeyOptions{})))
 //	// rec.Events() now holds the redirect and the notification.
 //

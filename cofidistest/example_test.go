@@ -16,14 +16,15 @@ import (
 // process; with Client instead of Handler it posts over HTTP.
 func ExampleFake() {
 	urls, _ := cofidis.NewURLs("https://shop.example/pay")
+	var getStatus cofidistest.Ledger // the fake's getStatus: proof, as in production
 	rec := &cofidistest.Recorder{RedirectURL: "/orders/42"}
-	rt, err := cofidis.NewRouter(urls, rec.Redirect, rec.Notify)
+	rt, err := cofidis.NewRouter(urls, rec.Redirect, rec.Notify, cofidis.WithVerifier(&getStatus))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 
-	fake := cofidistest.Fake{URLs: urls, Handler: rt}
+	fake := cofidistest.Fake{URLs: urls, Handler: rt, Ledger: &getStatus}
 	key := cofidistest.NewKey(cofidistest.KeyOptions{})
 	deliveries, err := fake.Play(context.Background(), cofidistest.PendingAccepted(key))
 	if err != nil {
@@ -74,7 +75,9 @@ func ExampleFake_duplicatesAndReordering() {
 func ExampleRecorder() {
 	urls, _ := cofidis.NewURLs("https://shop.example/pay")
 	var rec cofidistest.Recorder
+	// A request built by hand has no Ledger behind it: this test says so.
 	rt, err := cofidis.NewRouter(urls, rec.Redirect, rec.Notify,
+		cofidis.WithInsecureSkipVerify(),
 		cofidis.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		fmt.Println(err)
@@ -103,7 +106,7 @@ func ExampleRecorder() {
 	fmt.Println("answer:", w.Code)
 	fmt.Println(cofidistest.Describe(ev))
 	fmt.Println("raw status:", ev.RawStatus, "known sub-state:", ev.SubState.Known())
-	fmt.Println("same transaction:", ev.ID() == key.ID())
+	fmt.Println("same transaction:", ev.TransactionKey.ID() == key.ID())
 	// Output:
 	// answer: 200
 	// notification notificationUrlPending pending/signed

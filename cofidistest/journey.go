@@ -3,7 +3,6 @@ package cofidistest
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cofidis-go/cofidis"
@@ -11,10 +10,12 @@ import (
 
 // Journey is the script of the callbacks one transaction produces, in the
 // order Fake.Play posts them. Build one with Accepted, Refused, Aborted,
-// Errored, PendingAccepted, PendingRefused or NewJourney, then adjust it with
-// its methods, which return modified copies, or by editing Steps.
+// Errored, PendingAccepted or PendingRefused, then adjust it with its
+// methods, which return modified copies, or by editing Steps.
 type Journey struct {
-	// Name says what the journey is, for messages ("accepted"…).
+	// Name says what the journey is, for messages: "accepted", "refused",
+	// "aborted", "error", "pending-accepted" or "pending-refused" from the
+	// constructors.
 	Name string
 	// Key is the transaction key of every step whose Request.Key is the
 	// zero value.
@@ -33,42 +34,6 @@ type Step struct {
 	Delay time.Duration
 }
 
-// The names NewJourney accepts, as the cofidis CLI's simulate -journey flag
-// takes them.
-const (
-	JourneyAccepted        = "accepted"
-	JourneyRefused         = "refused"
-	JourneyAborted         = "aborted"
-	JourneyError           = "error"
-	JourneyPendingAccepted = "pending-accepted"
-	JourneyPendingRefused  = "pending-refused"
-)
-
-// JourneyNames returns the names NewJourney accepts, in a fixed order.
-func JourneyNames() []string {
-	return []string{JourneyAccepted, JourneyRefused, JourneyAborted, JourneyError,
-		JourneyPendingAccepted, JourneyPendingRefused}
-}
-
-// NewJourney returns the journey called name (see JourneyNames) for key.
-func NewJourney(name string, key cofidis.TransactionKey) (Journey, error) {
-	switch name {
-	case JourneyAccepted:
-		return Accepted(key), nil
-	case JourneyRefused:
-		return Refused(key), nil
-	case JourneyAborted:
-		return Aborted(key), nil
-	case JourneyError:
-		return Errored(key), nil
-	case JourneyPendingAccepted:
-		return PendingAccepted(key), nil
-	case JourneyPendingRefused:
-		return PendingRefused(key), nil
-	}
-	return Journey{}, fmt.Errorf("cofidistest: unknown journey %q (want one of %s)", name, strings.Join(JourneyNames(), ", "))
-}
-
 func step(e cofidis.Endpoint, s cofidis.Status, sub cofidis.SubState) Step {
 	return Step{Request: Request{Endpoint: e, Status: s, SubState: sub}}
 }
@@ -78,7 +43,7 @@ func step(e cofidis.Endpoint, s cofidis.Status, sub cofidis.SubState) Step {
 // to_confirm notification on notificationUrlSuccess. The documentation does
 // not order the two; NotificationsFirst swaps them.
 func Accepted(key cofidis.TransactionKey) Journey {
-	return Journey{Name: JourneyAccepted, Key: key, Steps: []Step{
+	return Journey{Name: "accepted", Key: key, Steps: []Step{
 		step(cofidis.EndpointReturnSuccess, cofidis.StatusToConfirm, ""),
 		step(cofidis.EndpointNotificationSuccess, cofidis.StatusToConfirm, ""),
 	}}
@@ -88,7 +53,7 @@ func Accepted(key cofidis.TransactionKey) Journey {
 // to returnUrlOther with Refused, and a Refused notification goes to
 // notificationUrlOther.
 func Refused(key cofidis.TransactionKey) Journey {
-	return Journey{Name: JourneyRefused, Key: key, Steps: []Step{
+	return Journey{Name: "refused", Key: key, Steps: []Step{
 		step(cofidis.EndpointReturnOther, cofidis.StatusRefused, ""),
 		step(cofidis.EndpointNotificationOther, cofidis.StatusRefused, ""),
 	}}
@@ -97,7 +62,7 @@ func Refused(key cofidis.TransactionKey) Journey {
 // Aborted is a journey the customer abandoned: no browser comes back, and an
 // Aborted notification goes to notificationUrlOther.
 func Aborted(key cofidis.TransactionKey) Journey {
-	return Journey{Name: JourneyAborted, Key: key, Steps: []Step{
+	return Journey{Name: "aborted", Key: key, Steps: []Step{
 		step(cofidis.EndpointNotificationOther, cofidis.StatusAborted, ""),
 	}}
 }
@@ -106,7 +71,7 @@ func Aborted(key cofidis.TransactionKey) Journey {
 // goes to notificationUrlOther (the documentation sends the browser back only
 // for acceptance, refusal and pending).
 func Errored(key cofidis.TransactionKey) Journey {
-	return Journey{Name: JourneyError, Key: key, Steps: []Step{
+	return Journey{Name: "error", Key: key, Steps: []Step{
 		step(cofidis.EndpointNotificationOther, cofidis.StatusError, ""),
 	}}
 }
@@ -120,13 +85,13 @@ func Errored(key cofidis.TransactionKey) Journey {
 // one with "signed" (the only documented sub-state). An empty sub-state
 // posts a notification without the field.
 func PendingAccepted(key cofidis.TransactionKey, subStates ...cofidis.SubState) Journey {
-	return pending(JourneyPendingAccepted, key, subStates, cofidis.StatusToConfirm)
+	return pending("pending-accepted", key, subStates, cofidis.StatusToConfirm)
 }
 
 // PendingRefused is PendingAccepted with a final Refused on
 // notificationUrlPending.
 func PendingRefused(key cofidis.TransactionKey, subStates ...cofidis.SubState) Journey {
-	return pending(JourneyPendingRefused, key, subStates, cofidis.StatusRefused)
+	return pending("pending-refused", key, subStates, cofidis.StatusRefused)
 }
 
 // pending is a pending journey ending with final on notificationUrlPending.

@@ -26,8 +26,8 @@ func (s *shop) OnRedirect(w http.ResponseWriter, r *http.Request, ev cofidis.Eve
 func (s *shop) OnNotification(_ context.Context, ev cofidis.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ev.Status.IsAccepted() && s.confirms[ev.ID()] == 0 {
-		s.confirms[ev.ID()]++ // the confirm call
+	if ev.Status.IsAccepted() && s.confirms[ev.TransactionKey.ID()] == 0 {
+		s.confirms[ev.TransactionKey.ID()]++ // the confirm call
 	}
 	return nil
 }
@@ -42,8 +42,12 @@ func (s *shop) ConfirmCalls(id cofidis.TransactionID) int {
 func TestConfirmsOnce(t *testing.T) {
 	shop := newShop() // your code, with its two callbacks
 	urls, _ := cofidis.NewURLs("https://shop.example/pay")
-	rt, _ := cofidis.NewRouter(urls, shop.OnRedirect, shop.OnNotification)
-	fake := cofidistest.Fake{URLs: urls, Handler: rt, RepeatNotifications: 2}
+	var getStatus cofidistest.Ledger // the fake Cofidis' getStatus
+	rt, err := cofidis.NewRouter(urls, shop.OnRedirect, shop.OnNotification, cofidis.WithVerifier(&getStatus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := cofidistest.Fake{URLs: urls, Handler: rt, Ledger: &getStatus, RepeatNotifications: 2}
 	key := cofidistest.NewKey(cofidistest.KeyOptions{})
 	if _, err := fake.Play(t.Context(), cofidistest.PendingAccepted(key)); err != nil {
 		t.Fatal(err)

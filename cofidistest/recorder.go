@@ -14,7 +14,7 @@ import (
 // event they are called with, in call order, for assertions:
 //
 //	var rec cofidistest.Recorder
-//	rt, err := cofidis.NewRouter(urls, rec.Redirect, rec.Notify)
+//	rt, err := cofidis.NewRouter(urls, rec.Redirect, rec.Notify, cofidis.WithVerifier(&ledger))
 //
 // It is safe for concurrent use. The zero value records and answers
 // successfully; set the fields before the receiver runs. A Recorder must not
@@ -88,27 +88,13 @@ func (r *Recorder) Len() int {
 }
 
 // Filter returns the recorded events for which keep returns true, in call
-// order.
+// order: rec.Filter(cofidistest.OnChannel(cofidis.ChannelRedirect)) for the
+// redirects, rec.Filter(cofidistest.ForTransaction(id)) for one
+// transaction.
 func (r *Recorder) Filter(keep func(cofidis.Event) bool) []cofidis.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return filter(r.events, keep)
-}
-
-// Redirects returns the recorded redirects, in call order.
-func (r *Recorder) Redirects() []cofidis.Event {
-	return r.Filter(OnChannel(cofidis.ChannelRedirect))
-}
-
-// Notifications returns the recorded notifications, in call order.
-func (r *Recorder) Notifications() []cofidis.Event {
-	return r.Filter(OnChannel(cofidis.ChannelNotification))
-}
-
-// Transaction returns the recorded events of one transaction, in call
-// order.
-func (r *Recorder) Transaction(id cofidis.TransactionID) []cofidis.Event {
-	return r.Filter(ForTransaction(id))
 }
 
 // Wait blocks until at least n events are recorded and returns them all, or
@@ -158,7 +144,7 @@ func OnChannel(ch cofidis.Channel) func(cofidis.Event) bool {
 // ForTransaction returns a filter keeping the events of one transaction, for
 // Filter and WaitFor.
 func ForTransaction(id cofidis.TransactionID) func(cofidis.Event) bool {
-	return func(ev cofidis.Event) bool { return ev.ID() == id }
+	return func(ev cofidis.Event) bool { return ev.TransactionKey.ID() == id }
 }
 
 // HasStatus returns a filter keeping the events with status s (compared

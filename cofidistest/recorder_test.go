@@ -34,7 +34,7 @@ func TestRecorderWaitsForEventsFromOtherGoroutines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(refusals) != 2 || refusals[0].ID() == refusals[1].ID() {
+	if len(refusals) != 2 || refusals[0].TransactionKey.ID() == refusals[1].TransactionKey.ID() {
 		t.Errorf("refusals = %v, want one per transaction", describeAll(refusals))
 	}
 	all, err := rec.Wait(ctx, 8)
@@ -42,11 +42,13 @@ func TestRecorderWaitsForEventsFromOtherGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	if len(all) != 8 || len(rec.Redirects()) != 2 || len(rec.Notifications()) != 6 {
-		t.Errorf("%d events, %d redirects, %d notifications; want 8, 2, 6", len(all), len(rec.Redirects()), len(rec.Notifications()))
+	redirects := rec.Filter(cofidistest.OnChannel(cofidis.ChannelRedirect))
+	notifications := rec.Filter(cofidistest.OnChannel(cofidis.ChannelNotification))
+	if len(all) != 8 || len(redirects) != 2 || len(notifications) != 6 {
+		t.Errorf("%d events, %d redirects, %d notifications; want 8, 2, 6", len(all), len(redirects), len(notifications))
 	}
 	for _, k := range keys {
-		if n := len(rec.Transaction(k.ID())); n != 4 {
+		if n := len(rec.Filter(cofidistest.ForTransaction(k.ID()))); n != 4 {
 			t.Errorf("%d events for %s, want 4", n, k)
 		}
 	}

@@ -151,6 +151,7 @@ func TestLoad_exactlyOnceAcrossTwoReplicas(t *testing.T) {
 				return nil
 			},
 			callback,
+			cofidis.WithInsecureSkipVerify(), // the load test posts made-up decisions
 			cofidis.WithIdempotency(store), cofidis.WithDeliveryHook(counters.hook), cofidis.WithLogger(quiet))
 		if err != nil {
 			t.Fatal(err)

@@ -218,18 +218,31 @@ func TestRoundTrips_perDelivery(t *testing.T) {
 	rdb := newClient(t, func(o *redis.Options) { o.PoolSize = 1 })
 	store := newStore(t, rdb, redisstore.Options{})
 	quiet := slog.New(slog.DiscardHandler)
-	notify, err := cofidis.NewNotificationHandler(func(context.Context, cofidis.Event) error { return nil },
+	urls, err := cofidis.NewURLs("https://shop.example/pay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := cofidis.NewRouter(urls,
+		func(w http.ResponseWriter, _ *http.Request, _ cofidis.Event) error {
+			w.WriteHeader(http.StatusOK)
+			return nil
+		},
+		func(context.Context, cofidis.Event) error { return nil },
+		cofidis.WithInsecureSkipVerify(), // store round trips only: no getStatus
 		cofidis.WithIdempotency(store), cofidis.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
-	redirect, err := cofidis.NewRedirectHandler(func(w http.ResponseWriter, _ *http.Request, _ cofidis.Event) error {
-		w.WriteHeader(http.StatusOK)
+	route := func(e cofidis.Endpoint) http.Handler {
+		for _, r := range rt.Routes() {
+			if r.Endpoints.Has(e) {
+				return r.Handler
+			}
+		}
+		t.Fatalf("no route for %s", e)
 		return nil
-	}, cofidis.WithIdempotency(store), cofidis.WithLogger(quiet))
-	if err != nil {
-		t.Fatal(err)
 	}
+	notify, redirect := route(cofidis.EndpointNotificationSuccess), route(cofidis.EndpointReturnSuccess)
 	post := func(h http.Handler, txn string) int {
 		v := url.Values{
 			"transactionKey":    {`{"merchantCountry":"fr","providerId":"p","providerTransactionId":null,"merchantId":"020280098","merchantTransactionId":"` + txn + `","merchantTransactionDate":"20260227"}`},

@@ -58,7 +58,7 @@ func receiver(t *testing.T, rec *cofidistest.Recorder) (base string, urls cofidi
 		t.Fatal(err)
 	}
 	rt, err := cofidis.NewRouter(urls, rec.Redirect, rec.Notify,
-		cofidis.WithURLOptions(cofidis.AllowHTTP()), cofidis.WithLogger(slog.New(slog.DiscardHandler)))
+		cofidis.WithInsecureSkipVerify(), cofidis.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestSend(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "< 303 See Other\n< Location: /orders/7\n") {
 		t.Errorf("redirect: exit %d\n%s", code, stdout)
 	}
-	if evs := rec.Redirects(); len(evs) != 1 || evs[0].TransactionKey.ProviderTransactionID != cofidis.NullStringOf("PSP-9") {
+	if evs := rec.Filter(cofidistest.OnChannel(cofidis.ChannelRedirect)); len(evs) != 1 || evs[0].TransactionKey.ProviderTransactionID != cofidis.NullStringOf("PSP-9") {
 		t.Errorf("redirects = %v", rec.Events())
 	}
 
@@ -271,7 +271,7 @@ func TestSimulateEveryJourney(t *testing.T) {
 		"pending-accepted": {"redirect returnUrlOther pending", "notification notificationUrlPending pending", "notification notificationUrlPending pending/signed", "notification notificationUrlPending to_confirm"},
 		"pending-refused":  {"redirect returnUrlOther pending", "notification notificationUrlPending pending", "notification notificationUrlPending pending/signed", "notification notificationUrlPending Refused"},
 	}
-	for _, name := range cofidistest.JourneyNames() {
+	for _, name := range journeyNames() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			rec := &cofidistest.Recorder{}

@@ -34,7 +34,7 @@ answer is 2xx or 3xx, 1 otherwise.
 `,
 		setup: func(fs *flag.FlagSet) func(context.Context, env) error {
 			base := fs.String("base", "", "base URL of the receiver (required)")
-			journey := fs.String("journey", "", "journey to play: "+strings.Join(cofidistest.JourneyNames(), ", ")+" (required)")
+			journey := fs.String("journey", "", "journey to play: "+strings.Join(journeyNames(), ", ")+" (required)")
 			var query queryFlag
 			fs.Var(&query, "query", "`key=value` appended to every URL, as the merchant's own elements (repeatable)")
 			notificationsFirst := fs.Bool("notifications-first", false, "post the notifications before the redirects")
@@ -57,9 +57,9 @@ answer is 2xx or 3xx, 1 otherwise.
 				if err != nil {
 					return err
 				}
-				j, err := cofidistest.NewJourney(*journey, key)
-				if err != nil {
-					return usagef("-journey: unknown journey %q (want one of %s)", *journey, strings.Join(cofidistest.JourneyNames(), ", "))
+				j, ok := newJourney(*journey, key)
+				if !ok {
+					return usagef("-journey: unknown journey %q (want one of %s)", *journey, strings.Join(journeyNames(), ", "))
 				}
 				if *notificationsFirst {
 					j = j.NotificationsFirst()
@@ -68,7 +68,7 @@ answer is 2xx or 3xx, 1 otherwise.
 				if err != nil {
 					return err
 				}
-				urls = urls.WithQueryValues(query.values)
+				urls = urls.WithQuery(query.values)
 				fake := cofidistest.Fake{
 					URLs:                urls,
 					Client:              &http.Client{Timeout: *timeout},
@@ -79,6 +79,34 @@ answer is 2xx or 3xx, 1 otherwise.
 			}
 		},
 	}
+}
+
+// journeys are the journeys simulate plays, by the names their constructors
+// give them.
+func journeys(key cofidis.TransactionKey) []cofidistest.Journey {
+	return []cofidistest.Journey{
+		cofidistest.Accepted(key), cofidistest.Refused(key), cofidistest.Aborted(key),
+		cofidistest.Errored(key), cofidistest.PendingAccepted(key), cofidistest.PendingRefused(key),
+	}
+}
+
+// journeyNames returns the names -journey accepts, in a fixed order.
+func journeyNames() []string {
+	var names []string
+	for _, j := range journeys(cofidis.TransactionKey{}) {
+		names = append(names, j.Name)
+	}
+	return names
+}
+
+// newJourney returns the journey called name for key.
+func newJourney(name string, key cofidis.TransactionKey) (cofidistest.Journey, bool) {
+	for _, j := range journeys(key) {
+		if j.Name == name {
+			return j, true
+		}
+	}
+	return cofidistest.Journey{}, false
 }
 
 func simulate(ctx context.Context, e env, fake cofidistest.Fake, j cofidistest.Journey) error {

@@ -36,7 +36,7 @@ reason and exit status 1.
 				if err != nil {
 					return err
 				}
-				urls = urls.WithQueryValues(query.values) // appending encoded pairs keeps a valid set valid
+				urls = urls.WithQuery(query.values) // appending encoded pairs keeps a valid set valid
 				enc := json.NewEncoder(e.stdout)
 				enc.SetEscapeHTML(false) // keep & readable in query strings
 				enc.SetIndent("", "  ")

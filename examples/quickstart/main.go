@@ -53,8 +53,7 @@ func run(ctx context.Context, w io.Writer) error {
 	var getStatus cofidistest.Ledger // stands in for your getStatus client
 	shop := &shop{out: w}
 	rt, err := cofidis.NewRouter(urls, shop.onRedirect, shop.onNotification,
-		cofidis.WithURLOptions(cofidis.AllowHTTP()),
-		cofidis.WithVerifier(&getStatus),
+		cofidis.WithVerifier(&getStatus), // only getStatus proves a status
 	)
 	if err != nil {
 		return errors.Join(err, ln.Close())
@@ -99,12 +98,13 @@ func play(ctx context.Context, w io.Writer, urls cofidis.URLs, getStatus *cofidi
 		Ledger: getStatus,
 	}
 	ids := rand.New(rand.NewPCG(2026, 2)) // the same transaction ids at every run
-	for _, name := range []string{cofidistest.JourneyAccepted, cofidistest.JourneyPendingAccepted, cofidistest.JourneyRefused} {
-		key := cofidistest.NewKey(cofidistest.KeyOptions{Rand: ids})
-		journey, err := cofidistest.NewJourney(name, key)
-		if err != nil {
-			return err
-		}
+	newKey := func() cofidis.TransactionKey { return cofidistest.NewKey(cofidistest.KeyOptions{Rand: ids}) }
+	for _, journey := range []cofidistest.Journey{
+		cofidistest.Accepted(newKey()),
+		cofidistest.PendingAccepted(newKey()),
+		cofidistest.Refused(newKey()),
+	} {
+		name := journey.Name
 		fmt.Fprintf(w, "\njourney %s:\n", name)
 		deliveries, err := fake.Play(ctx, journey)
 		if err != nil {

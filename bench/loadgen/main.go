@@ -31,6 +31,14 @@
 // answering as the library's rejections do (three headers and a status-text
 // body, the library's former 200 answer), and parse runs
 // cofidis.ParseRequest and then answers as the bare handler.
+//
+// Two modes measure a flood of malformed requests (the same body, answered
+// 400), with the receiver's JSON log written to a file: flood, with the
+// default rejection log limit, and flood-unlimited, with the limit lifted
+// so that every rejection is logged, as before the limit existed. They
+// report log bytes and lines per second besides requests/s:
+//
+//	go run ./bench/loadgen -modes flood-unlimited,flood
 package main
 
 import (
@@ -41,6 +49,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"math/bits"
 	"net"
@@ -68,7 +77,9 @@ const base = "https://shop.example/payments"
 func main() {
 	serve := flag.String("serve", "", "internal: run a server in this mode and print its address")
 	modes := flag.String("modes", "bare,library", "servers to measure, in order: bare, library, and for diagnosis\n"+
-		"headers (bare, answering as the library does) and parse (cofidis.ParseRequest, then a bare 200)")
+		"headers (bare, answering as the library does) and parse (cofidis.ParseRequest, then a bare 200);\n"+
+		"flood and flood-unlimited for a flood of malformed requests with and without the log limit")
+	logFile := flag.String("server-log", "", "internal: the file a server writes its log to")
 	profile := flag.String("server-cpuprofile", "", "write each server's CPU profile to this prefix + mode + .prof")
 	lifetime := flag.Duration("server-lifetime", 2*time.Minute, "a server process exits after this long, whatever happens")
 	duration := flag.Duration("duration", 5*time.Second, "measured period per server and round")
@@ -82,7 +93,7 @@ func main() {
 	flag.Parse()
 
 	if *serve != "" {
-		if err := runServer(*serve, *lifetime, *profile); err != nil {
+		if err := runServer(*serve, *lifetime, *profile, *logFile); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen server:", err)
 			os.Exit(1)
 		}
@@ -111,7 +122,7 @@ func run(cfg loadConfig, modes []string, rounds int) error {
 		return errors.New("-rounds, -conns, -ids and -duration must be positive")
 	}
 	for _, m := range modes {
-		if _, err := handler(m); err != nil {
+		if _, err := handler(m, io.Discard); err != nil {
 			return err
 		}
 	}
@@ -172,8 +183,14 @@ func measure(mode string, cfg loadConfig) (result, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.lifetime)
 	defer cancel()
+	logs, err := os.CreateTemp("", "loadgen-"+mode+"-*.log")
+	if err != nil {
+		return result{}, err
+	}
+	defer os.Remove(logs.Name())
+	defer logs.Close()
 	cmd := exec.CommandContext(ctx, self, "-serve", mode, //nolint:gosec // this very program, as a server
-		"-server-lifetime", cfg.lifetime.String(), "-server-cpuprofile", cfg.profile)
+		"-server-lifetime", cfg.lifetime.String(), "-server-cpuprofile", cfg.profile, "-server-log", logs.Name())
 	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(cfg.serverProcs))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -199,24 +216,51 @@ func measure(mode string, cfg loadConfig) (result, error) {
 	if !ok {
 		return result{}, fmt.Errorf("unexpected server output %q", line)
 	}
-	reqs, err := requests(addr, cfg.ids)
+	reqs, err := requests(addr, cfg.ids, mode)
 	if err != nil {
 		return result{}, err
 	}
+	want := wantStatus(mode)
 	if cfg.warmup > 0 {
-		if _, err := load(addr, reqs, cfg.conns, cfg.warmup, cfg.maxRequests); err != nil {
+		if _, err := load(addr, reqs, want, cfg.conns, cfg.warmup, cfg.maxRequests); err != nil {
 			return result{}, fmt.Errorf("warm-up: %w", err)
 		}
 	}
+	log0, err := logSize(logs)
+	if err != nil {
+		return result{}, err
+	}
 	srv0, ok1 := cpuTime(strconv.Itoa(cmd.Process.Pid))
 	cli0, ok2 := cpuTime("self")
-	res, err := load(addr, reqs, cfg.conns, cfg.duration, cfg.maxRequests)
+	res, err := load(addr, reqs, want, cfg.conns, cfg.duration, cfg.maxRequests)
 	srv1, ok3 := cpuTime(strconv.Itoa(cmd.Process.Pid))
 	cli1, ok4 := cpuTime("self")
 	if ok1 && ok2 && ok3 && ok4 {
 		res.serverCPU, res.clientCPU = srv1-srv0, cli1-cli0
 	}
-	return res, err
+	log1, lerr := logSize(logs)
+	res.logBytes = log1 - log0
+	return res, errors.Join(err, lerr)
+}
+
+// logSize is the size of the server's log file so far.
+func logSize(f *os.File) (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+// flooding reports whether mode measures a flood of malformed requests.
+func flooding(mode string) bool { return strings.HasPrefix(mode, "flood") }
+
+// wantStatus is the answer every request of mode must get.
+func wantStatus(mode string) int {
+	if flooding(mode) {
+		return http.StatusBadRequest
+	}
+	return http.StatusOK
 }
 
 // cpuTime returns the user and system CPU time of a process from
@@ -242,8 +286,9 @@ func cpuTime(pid string) (time.Duration, bool) {
 }
 
 // requests builds the raw HTTP/1.1 requests: the documentation's example
-// notification, each with its own merchantTransactionId.
-func requests(addr string, n int) ([][]byte, error) {
+// notification, each with its own merchantTransactionId; in a flood, a
+// malformed body (a bad percent-escape), the same every time.
+func requests(addr string, n int, mode string) ([][]byte, error) {
 	urls, err := cofidis.NewURLs(base)
 	if err != nil {
 		return nil, err
@@ -261,6 +306,9 @@ func requests(addr string, n int) ([][]byte, error) {
 			cofidis.FieldTransactionStatus: {"pending"},
 			cofidis.FieldSubState:          {"signed"},
 		}.Encode()
+		if flooding(mode) {
+			body = "transactionKey=%zz&transactionStatus=to_confirm"
+		}
 		out[i] = fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: cofidis-loadgen\r\n"+
 			"Content-Type: %s\r\nContent-Length: %d\r\n\r\n%s",
 			u.EscapedPath(), addr, cofidistest.ContentTypeForm, len(body), body)
@@ -269,7 +317,7 @@ func requests(addr string, n int) ([][]byte, error) {
 }
 
 // load drives addr with conns connections for d, or until maxRequests.
-func load(addr string, reqs [][]byte, conns int, d time.Duration, maxRequests int64) (result, error) {
+func load(addr string, reqs [][]byte, want, conns int, d time.Duration, maxRequests int64) (result, error) {
 	var (
 		wg       sync.WaitGroup
 		sent     atomic.Int64
@@ -283,7 +331,7 @@ func load(addr string, reqs [][]byte, conns int, d time.Duration, maxRequests in
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := worker(addr, reqs, c, deadline, &sent, maxRequests)
+			res, err := worker(addr, reqs, want, c, deadline, &sent, maxRequests)
 			mu.Lock()
 			defer mu.Unlock()
 			total.add(res)
@@ -304,8 +352,8 @@ func load(addr string, reqs [][]byte, conns int, d time.Duration, maxRequests in
 }
 
 // worker sends requests one at a time over one keep-alive connection. Any
-// answer but 200 is an error: the harness must measure accepted callbacks.
-func worker(addr string, reqs [][]byte, offset int, deadline time.Time, sent *atomic.Int64, maxRequests int64) (result, error) {
+// answer but want is an error: the harness must measure what it means to.
+func worker(addr string, reqs [][]byte, want, offset int, deadline time.Time, sent *atomic.Int64, maxRequests int64) (result, error) {
 	var res result
 	d := net.Dialer{Timeout: 5 * time.Second}
 	conn, err := d.DialContext(context.Background(), "tcp", addr)
@@ -326,8 +374,8 @@ func worker(addr string, reqs [][]byte, offset int, deadline time.Time, sent *at
 		if err != nil {
 			return res, err
 		}
-		if status != http.StatusOK {
-			return res, fmt.Errorf("answer %d, want 200", status)
+		if status != want {
+			return res, fmt.Errorf("answer %d, want %d", status, want)
 		}
 		res.hist.record(time.Since(t0))
 		res.requests++
@@ -380,9 +428,19 @@ func readResponse(br *bufio.Reader) (int, error) {
 	return status, nil
 }
 
-// runServer serves one mode on 127.0.0.1 until killed or lifetime ends.
-func runServer(mode string, lifetime time.Duration, profile string) error {
-	h, err := handler(mode)
+// runServer serves one mode on 127.0.0.1 until killed or lifetime ends,
+// writing its log to logFile (discarded when empty).
+func runServer(mode string, lifetime time.Duration, profile, logFile string) error {
+	logs := io.Discard
+	if logFile != "" {
+		f, err := os.OpenFile(logFile, os.O_WRONLY|os.O_APPEND, 0) //nolint:gosec // the harness's own temp file
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		logs = f
+	}
+	h, err := handler(mode, logs)
 	if err != nil {
 		return err
 	}
@@ -425,8 +483,8 @@ func runServer(mode string, lifetime time.Duration, profile string) error {
 	return nil
 }
 
-// handler returns the server of a mode.
-func handler(mode string) (http.Handler, error) {
+// handler returns the server of a mode; the library's modes log to logs.
+func handler(mode string, logs io.Writer) (http.Handler, error) {
 	switch mode {
 	case "bare":
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -453,17 +511,26 @@ func handler(mode string) (http.Handler, error) {
 			}
 			w.WriteHeader(http.StatusOK)
 		}), nil
-	case "library":
+	case "library", "flood", "flood-unlimited":
 		urls, err := cofidis.NewURLs(base)
 		if err != nil {
 			return nil, err
 		}
+		opts := []cofidis.Option{
+			cofidis.WithInsecureSkipVerify(), // no getStatus here: the cost of a Verifier is its remote call
+			cofidis.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))),
+		}
+		if mode == "flood-unlimited" {
+			// Every rejection logged, as before the limit existed.
+			opts = append(opts, cofidis.WithRejectionLogLimit(math.MaxInt, time.Hour))
+		}
 		return cofidis.NewRouter(urls,
 			func(http.ResponseWriter, *http.Request, cofidis.Event) error { return nil },
 			func(context.Context, cofidis.Event) error { return nil },
+			opts...,
 		)
 	}
-	return nil, fmt.Errorf("unknown mode %q: want bare, library, headers or parse", mode)
+	return nil, fmt.Errorf("unknown mode %q: want bare, library, headers, parse, flood or flood-unlimited", mode)
 }
 
 // result is what one or more load periods measured.
@@ -474,9 +541,12 @@ type result struct {
 	// serverCPU and clientCPU are the CPU time (user and system) each
 	// process used while measured; zero where /proc is unavailable.
 	serverCPU, clientCPU time.Duration
+	// logBytes is what the server logged while measured.
+	logBytes int64
 }
 
 func (r *result) add(o result) {
+	r.logBytes += o.logBytes
 	r.requests += o.requests
 	r.elapsed += o.elapsed
 	r.serverCPU += o.serverCPU
@@ -501,9 +571,9 @@ func (r result) String() string {
 			r.serverCPU.Seconds()/r.elapsed.Seconds(), float64(r.cpuPerRequest())/1e3,
 			r.clientCPU.Seconds()/r.elapsed.Seconds())
 	}
-	return fmt.Sprintf("%8.0f req/s  p50 %7s  p99 %7s  %s  (%d requests in %s)",
+	return fmt.Sprintf("%8.0f req/s  p50 %7s  p99 %7s  %s  log %.0f B/s  (%d requests in %s)",
 		r.rps(), r.hist.quantile(0.50).Round(time.Microsecond), r.hist.quantile(0.99).Round(time.Microsecond),
-		cpu, r.requests, r.elapsed.Round(time.Millisecond))
+		cpu, float64(r.logBytes)/r.elapsed.Seconds(), r.requests, r.elapsed.Round(time.Millisecond))
 }
 
 // merge sums rounds: requests over the total measured time.

@@ -40,7 +40,13 @@ const DefaultPrefix = "cofidis:"
 // Options configures New. The zero value gives the defaults.
 type Options struct {
 	// Prefix starts every key; DefaultPrefix when empty. Give each
-	// environment sharing a Redis database its own.
+	// environment sharing a Redis database its own. It must not contain a
+	// brace ("{" or "}"): the store puts each transaction's identity in a
+	// hash tag of its own, and a Redis Cluster hashes only the first
+	// "{...}" of a key, so a tag in the prefix would replace it. "{shop}:"
+	// would put every key in one slot, on one master; "{}:" (an empty tag,
+	// which Redis ignores) would split a transaction's keys across slots,
+	// and every Claim would fail with CROSSSLOT. New rejects such a prefix.
 	Prefix string
 	// TTL is how long a key is kept after its last write;
 	// cofidis.DefaultRetention when zero.
@@ -65,6 +71,10 @@ func New(rdb redis.Scripter, opts Options) (*Store, error) {
 	}
 	if opts.TTL < 0 || (opts.TTL > 0 && opts.TTL < time.Millisecond) {
 		return nil, fmt.Errorf("%w: redisstore.New: want a TTL of at least 1ms", cofidis.ErrInvalidOption)
+	}
+	if i := strings.IndexAny(opts.Prefix, "{}"); i >= 0 {
+		return nil, fmt.Errorf("%w: redisstore.New: Prefix %q contains %q: the store sets each transaction's hash tag itself, and a brace in the prefix would change how a Redis Cluster places the keys",
+			cofidis.ErrInvalidOption, opts.Prefix, opts.Prefix[i])
 	}
 	s := &Store{rdb: rdb, prefix: opts.Prefix, ttlMS: opts.TTL.Milliseconds()}
 	if s.prefix == "" {

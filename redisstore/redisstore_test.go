@@ -72,19 +72,56 @@ func TestContract(t *testing.T) {
 }
 
 func TestNew_rejectsBadArguments(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{}) // never contacted
+	defer rdb.Close()
 	tests := []struct {
-		name string
-		rdb  redis.Scripter
-		opts redisstore.Options
+		name    string
+		rdb     redis.Scripter
+		opts    redisstore.Options
+		mention string // what the error names
 	}{
-		{"nil client", nil, redisstore.Options{}},
-		{"negative TTL", redis.NewClient(&redis.Options{}), redisstore.Options{TTL: -time.Second}},
-		{"sub-millisecond TTL", redis.NewClient(&redis.Options{}), redisstore.Options{TTL: time.Microsecond}},
+		{"nil client", nil, redisstore.Options{}, "client"},
+		{"negative TTL", rdb, redisstore.Options{TTL: -time.Second}, "TTL"},
+		{"sub-millisecond TTL", rdb, redisstore.Options{TTL: time.Microsecond}, "TTL"},
+		// A Redis Cluster hashes the first "{...}" of a key: a tag in the
+		// prefix would replace the transaction's own.
+		{"prefix with a hash tag: every key on one master", rdb, redisstore.Options{Prefix: "{shop}:"}, `"{shop}:"`},
+		{"prefix with an empty hash tag: CROSSSLOT", rdb, redisstore.Options{Prefix: "{}:"}, `"{}:"`},
+		{"prefix with an opening brace", rdb, redisstore.Options{Prefix: "shop{:"}, `'{'`},
+		{"prefix with a closing brace", rdb, redisstore.Options{Prefix: "shop}:"}, `'}'`},
+		{"prefix with a tag after the namespace", rdb, redisstore.Options{Prefix: "cofidis:{eu}:"}, `'{'`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := redisstore.New(tt.rdb, tt.opts); !errors.Is(err, cofidis.ErrInvalidOption) {
-				t.Errorf("New = %v, want ErrInvalidOption", err)
+			s, err := redisstore.New(tt.rdb, tt.opts)
+			if !errors.Is(err, cofidis.ErrInvalidOption) {
+				t.Fatalf("New = %v, %v; want ErrInvalidOption", s, err)
+			}
+			if !strings.Contains(err.Error(), tt.mention) {
+				t.Errorf("New = %q; want it to mention %s", err, tt.mention)
+			}
+		})
+	}
+}
+
+func TestNew_acceptsPrefixes(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{}) // never contacted
+	defer rdb.Close()
+	tests := []struct {
+		name   string
+		prefix string
+	}{
+		{"empty: the default", ""},
+		{"the default spelled out", redisstore.DefaultPrefix},
+		{"an environment", "cofidis:staging:"},
+		{"no separator", "shop"},
+		{"other punctuation", "shop[eu]/(prod)|1:"},
+		{"non-ASCII", "bestellungen:ü:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := redisstore.New(rdb, redisstore.Options{Prefix: tt.prefix}); err != nil {
+				t.Errorf("New(Prefix %q) = %v", tt.prefix, err)
 			}
 		})
 	}

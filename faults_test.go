@@ -565,6 +565,10 @@ func faultUnreachable(ctx context.Context) (cofidis.ClaimResult, error) {
 // dispatch: the notification is answered 503 for a retry, and the callback
 // does not run. Failures after the callback are logged with the answer the
 // callback earned.
+// faultLease is the lease of the store fault tests: a failed Complete is
+// retried until the lease ends, which need not take the default 2 minutes.
+var faultLease = cofidis.WithLease(300 * time.Millisecond)
+
 func TestFaultStore(t *testing.T) {
 	t.Parallel()
 	const rejected = "cofidis: request rejected"
@@ -623,7 +627,7 @@ func TestFaultStore(t *testing.T) {
 			name:   "complete fails after the callback succeeded",
 			store:  &faultStore{complete: func(context.Context) error { return errStoreDown }},
 			status: 200, calls: 1, level: "ERROR", outcome: cofidis.OutcomeUnrecorded,
-			msg:   "cofidis: callback succeeded but the store did not record it; a later delivery may repeat the action",
+			msg:   "cofidis: callback succeeded but the store did not record it before the lease ended; a later delivery may repeat the action (store unavailable)",
 			error: errStoreDown.Error(),
 		},
 		{
@@ -650,7 +654,7 @@ func TestFaultStore(t *testing.T) {
 			h := notifier(t, func(ctx context.Context, ev cofidis.Event) error {
 				calls.Add(1)
 				return fn(ctx, ev)
-			}, cofidis.WithIdempotency(tt.store), cofidis.WithLogger(log.logger()), cofidis.WithOnError(func(_ *http.Request, err error) { hooked = append(hooked, err) }), cofidis.WithDeliveryHook(func(_ context.Context, _ cofidis.Event, o cofidis.Outcome) { outcomes = append(outcomes, o) }))
+			}, cofidis.WithIdempotency(tt.store), faultLease, cofidis.WithLogger(log.logger()), cofidis.WithOnError(func(_ *http.Request, err error) { hooked = append(hooked, err) }), cofidis.WithDeliveryHook(func(_ context.Context, _ cofidis.Event, o cofidis.Outcome) { outcomes = append(outcomes, o) }))
 
 			ctx := t.Context()
 			if tt.deadline > 0 {
@@ -752,7 +756,7 @@ func TestFaultStorePanics(t *testing.T) {
 		{
 			name: "complete", store: &faultStore{complete: boom},
 			status: 200, calls: 1, method: "Complete",
-			msg: "cofidis: callback succeeded but the store did not record it; a later delivery may repeat the action",
+			msg: "cofidis: callback succeeded but the store did not record it before the lease ended; a later delivery may repeat the action (store unavailable)",
 		},
 		{
 			name: "release", store: &faultStore{release: boom},
@@ -774,7 +778,7 @@ func TestFaultStorePanics(t *testing.T) {
 			h := notifier(t, func(ctx context.Context, ev cofidis.Event) error {
 				calls.Add(1)
 				return fn(ctx, ev)
-			}, cofidis.WithIdempotency(tt.store), cofidis.WithLogger(log.logger()))
+			}, cofidis.WithIdempotency(tt.store), faultLease, cofidis.WithLogger(log.logger()))
 			w := hostileServe(t, h, faultRequest(t.Context()))
 			require.Equal(t, tt.status, w.Code)
 			assert.Equal(t, tt.calls, calls.Load())

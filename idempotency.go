@@ -272,10 +272,17 @@ func WithIdempotency(s Store) Option {
 }
 
 // WithLease sets how long a delivery holds its claim while the callback runs
-// (default DefaultLease). The notification callback's context ends with the
-// lease, so a callback that honours it cannot run on while another delivery
-// takes the action over. Choose it above the callback's longest run: a
-// delivery whose holder crashed waits that long. It needs WithIdempotency.
+// (default DefaultLease). The lease is timed from before the Claim request
+// is sent, so it never ends later than the store's; the notification
+// callback's context ends a margin before it (the Claim's own round trip,
+// at least a twentieth of the lease), which leaves time to record the
+// completion, so a callback that honours its context cannot run on while
+// another delivery takes the action over. A failed completion is retried
+// until the lease ends.
+//
+// Size it as the longest callback, plus the longest store stall to ride
+// out, plus a Complete round trip: a delivery whose holder crashed waits
+// that long. It needs WithIdempotency.
 func WithLease(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
@@ -366,21 +373,100 @@ func (rt *Router) observe(ctx context.Context, ev Event, o Outcome) {
 // the claim held until its lease ends.
 const settleTimeout = 5 * time.Second
 
-// completeAttempts is how often Complete is tried after a successful
-// callback: the action happened, and an unrecorded one may run again.
-const completeAttempts = 3
+// Claim is the claim a delivery holds on an action while its callback runs,
+// which the callback reads with ClaimFromContext. A store that keeps its
+// records in the merchant's own database (the pgstore module) completes the
+// claim in the same transaction as the callback's own writes, so that the
+// business action and its record commit, or roll back, together; the
+// Router then finds the action completed with its own token, which
+// Store.Complete accepts as success.
+type Claim struct {
+	// Key is the action claimed.
+	Key ActionKey
+	// Token proves the claim: Store.Complete takes it.
+	Token string
+	// Deadline is when the callback's context ends: the end of the lease,
+	// timed from before the claim was requested, minus a margin for
+	// recording the completion (see WithLease).
+	Deadline time.Time
+}
+
+// claimContextKey is the context key of the Claim.
+type claimContextKey struct{}
+
+// ClaimFromContext returns the claim the delivery holds, from the context
+// the notification callback gets (and the redirect callback's request
+// context with WithRedirectClaims); false without WithIdempotency.
+func ClaimFromContext(ctx context.Context) (Claim, bool) {
+	c, ok := ctx.Value(claimContextKey{}).(Claim)
+	return c, ok
+}
 
 // claimHold is a claim taken for one delivery, until it is settled.
+//
+// Its arithmetic follows the store's: the store starts the lease when it
+// executes the Claim, which is after start, the moment the request was
+// sent, so start+lease is never later than the store's end of the lease.
+// The callback must be done a margin before that, to leave time for
+// recording the completion.
 type claimHold struct {
-	rt      *Router
-	key     ActionKey
-	token   string
-	settled bool
+	rt       *Router
+	key      ActionKey
+	token    string
+	leaseEnd time.Time // start + lease: the store's lease ends no later
+	deadline time.Time // the callback's: leaseEnd minus the completion margin
+	overran  bool      // the callback returned after its deadline
+	settled  bool
+}
+
+// claim asks the store for key's claim and, when granted, returns the hold.
+// A claim granted too late to leave the callback any time is released and
+// reported as a store failure: the store stalled for most of the lease.
+func (rt *Router) claim(ctx context.Context, key ActionKey) (ClaimResult, *claimHold, error) {
+	start := time.Now()
+	cl, err := rt.cfg.store.Claim(ctx, key, rt.cfg.lease)
+	if err == nil && (cl.State < Claimed || cl.State > Done || (cl.State == Claimed && cl.Token == "")) {
+		err = errors.New("the store answered an invalid claim state " + cl.State.String())
+	}
+	if err != nil || cl.State != Claimed {
+		return cl, nil, err
+	}
+	rtt := time.Since(start)
+	lease := rt.cfg.lease
+	h := &claimHold{rt: rt, key: key, token: cl.Token, leaseEnd: start.Add(lease)}
+	h.deadline = h.leaseEnd.Add(-completionMargin(lease, rtt))
+	if !time.Now().Before(h.deadline) {
+		h.release(ctx)
+		return cl, nil, fmt.Errorf("the claim took %s, which leaves the callback no time within the %s lease (raise WithLease)",
+			rtt.Round(time.Millisecond), lease)
+	}
+	return cl, h, nil
+}
+
+// completionMargin is the time kept at the end of a lease for recording the
+// completion: the claim's own round trip, which the store just took, and at
+// least a twentieth of the lease; at most half of it.
+func completionMargin(lease, claimRTT time.Duration) time.Duration {
+	return min(max(claimRTT, lease/20), lease/2)
+}
+
+// claim is what the callback reads with ClaimFromContext.
+func (h *claimHold) claim() Claim {
+	return Claim{Key: h.key, Token: h.token, Deadline: h.deadline}
+}
+
+// callbackReturned records whether the callback ran past its deadline.
+func (h *claimHold) callbackReturned() {
+	if h != nil {
+		h.overran = time.Now().After(h.deadline)
+	}
 }
 
 // complete records the action as done; advance false leaves the
 // transaction's furthest status as it is. Complete is idempotent for the
-// same token, so a failed attempt is simply tried again.
+// same token, so a failed attempt is tried again, with backoff, until the
+// lease ends: the claim is still held until then, and a later delivery
+// would repeat an action whose completion was lost.
 func (h *claimHold) complete(ctx context.Context, advance bool) error {
 	h.settled = true
 	key := h.key
@@ -388,15 +474,17 @@ func (h *claimHold) complete(ctx context.Context, advance bool) error {
 		key.Rank = 0
 	}
 	ctx = context.WithoutCancel(ctx)
-	var err error
-	for attempt := range completeAttempts {
-		if attempt > 0 {
-			time.Sleep(time.Duration(attempt) * 50 * time.Millisecond)
-		}
-		err = h.rt.cfg.store.Complete(ctx, key, h.token)
-		if err == nil || errors.Is(err, ErrLeaseLost) {
+	// The first attempt is made whatever the time: after the lease, the
+	// store still accepts it if nobody claimed the action since.
+	err := h.rt.cfg.store.Complete(ctx, key, h.token)
+	retryCtx, cancel := context.WithDeadline(ctx, h.leaseEnd)
+	defer cancel()
+	for backoff := 10 * time.Millisecond; err != nil && !errors.Is(err, ErrLeaseLost); backoff = min(2*backoff, time.Second) {
+		if time.Until(h.leaseEnd) < backoff {
 			return err
 		}
+		time.Sleep(backoff)
+		err = h.rt.cfg.store.Complete(retryCtx, key, h.token)
 	}
 	return err
 }
@@ -408,10 +496,26 @@ func (h *claimHold) record(ctx context.Context, ev Event, advance bool) bool {
 		return true
 	}
 	if err := h.complete(ctx, advance); err != nil {
-		h.rt.unrecorded(ctx, ev, err)
+		h.unrecorded(ctx, ev, err)
 		return false
 	}
 	return true
+}
+
+// unrecorded logs a successful callback whose completion the store did not
+// record, naming the cause: the callback ran past its lease, or the store
+// could not be reached before the lease ended.
+func (h *claimHold) unrecorded(ctx context.Context, ev Event, err error) {
+	var msg string
+	switch {
+	case h.overran:
+		msg = "cofidis: callback outlived its lease, and its completion was not recorded; a later delivery may repeat the action (callback too slow: raise WithLease)"
+	case errors.Is(err, ErrLeaseLost):
+		msg = "cofidis: the store recorded the completion too late, after another delivery claimed the action; it may have run twice (store stalled)"
+	default:
+		msg = "cofidis: callback succeeded but the store did not record it before the lease ended; a later delivery may repeat the action (store unavailable)"
+	}
+	h.rt.cfg.logger.LogAttrs(ctx, slog.LevelError, msg, slog.Any("event", ev), slog.String("error", err.Error()))
 }
 
 // recordStale completes the claim of a stale event, if any, without moving
@@ -446,16 +550,6 @@ func (h *claimHold) abandon() {
 	if h != nil && !h.settled {
 		h.release(context.Background())
 	}
-}
-
-// unrecorded logs a successful callback whose completion the store did not
-// record.
-func (rt *Router) unrecorded(ctx context.Context, ev Event, err error) {
-	msg := "cofidis: callback succeeded but the store did not record it; a later delivery may repeat the action"
-	if errors.Is(err, ErrLeaseLost) {
-		msg = "cofidis: callback outlived its lease and another delivery claimed the action; it may have run twice (raise WithLease)"
-	}
-	rt.cfg.logger.LogAttrs(ctx, slog.LevelError, msg, slog.Any("event", ev), slog.String("error", err.Error()))
 }
 
 // storeFailed wraps a store error into the *Error that rejects the request.

@@ -387,10 +387,10 @@ func TestIdempotency_storeFailureAfterASuccessfulCallbackIsAcknowledged(t *testi
 	store := &idemFaultyStore{Store: cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{}), failComplete: true}
 	rec := &idemRecorder{}
 	h := notifier(t, rec.notification(nil), cofidis.WithIdempotency(store), cofidis.WithDeliveryHook(rec.hook),
-		cofidis.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+		cofidis.WithLease(400*time.Millisecond), cofidis.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	assert.Equal(t, http.StatusOK, idemPost(h, "T1", "to_confirm", "").Code, "the action happened: a 5xx would ask for it again")
 	assert.Equal(t, cofidis.OutcomeUnrecorded, rec.lastOutcome())
-	assert.Equal(t, int32(3), store.completes.Load(), "Complete is retried")
+	assert.Greater(t, store.completes.Load(), int32(3), "Complete is retried until the lease ends")
 	assert.Contains(t, logs.String(), "level=ERROR")
 	assert.Contains(t, logs.String(), "did not record")
 }

@@ -96,16 +96,11 @@ func (rt *Router) serveNotification(w http.ResponseWriter, r *http.Request, set 
 // answered the request itself: a duplicate (200), an action another
 // delivery holds (503 with Retry-After), or a store failure (503).
 func (rt *Router) claimNotification(w http.ResponseWriter, r *http.Request, ev *Event) (*claimHold, bool) {
-	store := rt.cfg.store
-	if store == nil {
+	if rt.cfg.store == nil {
 		return nil, false
 	}
 	ctx := r.Context()
-	key := ev.ActionKey()
-	cl, err := store.Claim(ctx, key, rt.cfg.lease)
-	if err == nil && (cl.State < Claimed || cl.State > Done || (cl.State == Claimed && cl.Token == "")) {
-		err = errors.New("the store answered an invalid claim state " + cl.State.String())
-	}
+	cl, hold, err := rt.claim(ctx, ev.ActionKey())
 	if err != nil {
 		rt.rejected(r, ChannelNotification, storeFailed(err))
 		rt.observe(ctx, *ev, OutcomeStoreFailed)
@@ -130,17 +125,19 @@ func (rt *Router) claimNotification(w http.ResponseWriter, r *http.Request, ev *
 		writeStatus(w, http.StatusServiceUnavailable)
 		return nil, true
 	}
-	return &claimHold{rt: rt, key: key, token: cl.Token}, false
+	return hold, false
 }
 
 // dispatchNotification calls the callback, turning a panic into an error.
-// With a claim, the callback's context ends with the lease, so that a
-// callback honouring it cannot run on while another delivery takes over.
+// With a claim, the callback's context carries it (ClaimFromContext) and
+// ends before the lease, so that a callback honouring it cannot run on
+// while another delivery takes over.
 func (rt *Router) dispatchNotification(ctx context.Context, ev Event, hold *claimHold) (err error) {
 	if hold != nil {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, rt.cfg.lease)
+		ctx, cancel = context.WithDeadline(context.WithValue(ctx, claimContextKey{}, hold.claim()), hold.deadline)
 		defer cancel()
+		defer hold.callbackReturned()
 	}
 	defer catchPanic(&err)
 	return rt.onNotification(ctx, ev)

@@ -62,6 +62,11 @@ func (rt *Router) serveRedirect(w http.ResponseWriter, r *http.Request, set Endp
 		}
 	}
 	tw := &trackingWriter{ResponseWriter: w}
+	if hold != nil {
+		// The claim, for a callback that completes it in its own
+		// transaction. A browser waits: no deadline but the request's.
+		r = r.WithContext(context.WithValue(ctx, claimContextKey{}, hold.claim()))
+	}
 	err = rt.dispatchRedirect(tw, r, ev)
 	rt.settleRedirect(ctx, ev, hold, err)
 	if err != nil {
@@ -94,10 +99,7 @@ func (rt *Router) claimRedirect(w http.ResponseWriter, r *http.Request, ev *Even
 		ev.Duplicate = cl.State == Done || cl.State == InProgress
 		return nil, false
 	}
-	cl, err := store.Claim(ctx, key, rt.cfg.lease)
-	if err == nil && cl.State == Claimed && cl.Token == "" {
-		err = errors.New("the store answered a claim without a token")
-	}
+	cl, hold, err := rt.claim(ctx, key)
 	if err != nil {
 		serr := storeFailed(err)
 		rt.rejected(r, ChannelRedirect, serr)
@@ -106,11 +108,10 @@ func (rt *Router) claimRedirect(w http.ResponseWriter, r *http.Request, ev *Even
 		return nil, true
 	}
 	annotate(ev, cl)
-	if cl.State != Claimed {
+	if hold == nil {
 		ev.Duplicate = true
-		return nil, false
 	}
-	return &claimHold{rt: rt, key: key, token: cl.Token}, false
+	return hold, false
 }
 
 // settleRedirect completes or releases a redirect's claim after its

@@ -173,7 +173,7 @@ func NewRouter(urls URLs, onRedirect RedirectFunc, onNotification NotificationFu
 		return nil, err
 	}
 	if cfg.store != nil {
-		cfg.store = recoveringStore{Store: cfg.store, logger: cfg.logger}
+		cfg.store = recoveringStore{Store: cfg.store, logger: cfg.logger, observers: cfg.observers}
 	}
 	rt := &Router{
 		cfg:            cfg,
@@ -269,9 +269,11 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // notFound answers 404 and reports it like any rejected request (log line,
-// OnError hooks): a callback lost to a wiring mistake must be visible.
+// OnError hooks, observers): a callback lost to a wiring mistake must be
+// visible.
 func (rt *Router) notFound(w http.ResponseWriter, r *http.Request, reason string) {
-	rt.rejected(r, ChannelUnknown, newError(ErrUnknownURL, "", reason))
+	r = rt.cfg.observers.startRequest(r, ChannelUnknown)
+	rt.refused(r, ChannelUnknown, nil, newError(ErrUnknownURL, "", reason))
 	writeStatus(w, http.StatusNotFound)
 }
 
@@ -407,6 +409,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		set = onlyChannel(set, ch)
 	}
+	r = h.router.cfg.observers.startRequest(r, ch)
 	if ch == ChannelRedirect {
 		h.router.serveRedirect(w, r, set, inferred)
 		return

@@ -186,7 +186,11 @@ func (rt *Router) currentStatus(ctx context.Context, key TransactionKey) (st Sta
 			err = fmt.Errorf("verifier panicked: %v", v)
 		}
 	}()
-	return rt.cfg.verifier.CurrentStatus(ctx, key)
+	err = rt.cfg.observers.call(ctx, CallVerifier, func(ctx context.Context) (err error) {
+		st, err = rt.cfg.verifier.CurrentStatus(ctx, key)
+		return err
+	})
+	return st, err
 }
 
 // verifyGroup collapses concurrent verifications of one transaction into
@@ -241,16 +245,20 @@ func (g *verifyGroup) do(ctx context.Context, key TransactionKey, call func(cont
 	return c.status, c.err
 }
 
-// rejected logs a refused request (rate-limited per class, unless the
-// merchant's own code failed) and calls the OnError hooks. It returns the
-// status to answer with.
-func (rt *Router) rejected(r *http.Request, ch Channel, err error) int {
+// refused reports a request the Router refused: it logs it (rate-limited
+// per class, unless the merchant's own code failed), calls the OnError
+// hooks, the delivery hooks when the event was decoded (ev not nil), and
+// ends the request for the observers. It returns the status to answer
+// with. A refusal with an event is OutcomeRejected, or OutcomeStoreFailed
+// when the store could not be asked.
+func (rt *Router) refused(r *http.Request, ch Channel, ev *Event, err error) int {
 	status := HTTPStatus(err)
 	class := sentinelIndex(err)
 	level := slog.LevelWarn
 	if status >= 500 {
 		level = slog.LevelError
 	}
+	ctx := r.Context()
 	attrs := []slog.Attr{
 		slog.String("channel", ch.String()),
 		slog.String("path", r.URL.Path),
@@ -259,13 +267,23 @@ func (rt *Router) rejected(r *http.Request, ch Channel, err error) int {
 		slog.String("error", err.Error()),
 	}
 	if ownCodeFailed(err) {
-		rt.cfg.logger.LogAttrs(r.Context(), level, "cofidis: request rejected", attrs...)
+		rt.cfg.logger.LogAttrs(ctx, level, "cofidis: request rejected", attrs...)
 	} else {
-		rt.logs.log(r.Context(), class, level, "cofidis: request rejected", attrs...)
+		rt.logs.log(ctx, class, level, "cofidis: request rejected", attrs...)
 	}
 	for _, fn := range rt.cfg.onError {
 		fn(r, err)
 	}
+	outcome := OutcomeRejected
+	if errors.Is(err, ErrStoreUnavailable) {
+		outcome = OutcomeStoreFailed
+	}
+	if ev != nil {
+		for _, fn := range rt.cfg.hooks {
+			fn(ctx, *ev, outcome)
+		}
+	}
+	rt.cfg.observers.endRequest(ctx, ch, ev, outcome, err)
 	return status
 }
 

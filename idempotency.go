@@ -213,6 +213,11 @@ const (
 	// the action happened, and an error is logged: a later delivery of the
 	// same decision may run the action again.
 	OutcomeUnrecorded
+	// OutcomeRejected means the event was refused before dispatch: the
+	// Verifier did not confirm it (503) or could not be asked (503). An
+	// Observer also sees it for requests refused before they could be
+	// decoded (400, 403, 404, 405, 413, 415), with no event.
+	OutcomeRejected
 )
 
 // String returns the outcome as a metric label, such as "duplicate".
@@ -234,13 +239,16 @@ func (o Outcome) String() string {
 		return "store_failed"
 	case OutcomeUnrecorded:
 		return "unrecorded"
+	case OutcomeRejected:
+		return "rejected"
 	}
 	return "Outcome(" + strconv.Itoa(int(o)) + ")"
 }
 
-// DeliveryHookFunc observes every decoded and verified delivery with its
-// outcome, for metrics: count duplicates, stale events, store failures. It
-// runs before the answer is written and must not write to the response.
+// DeliveryHookFunc observes every decoded delivery with its outcome, for
+// metrics: count duplicates, stale events, store failures, rejections by
+// the Verifier. It runs before the answer is written and must not write to
+// the response. For traces and call durations, see Observer.
 type DeliveryHookFunc func(ctx context.Context, ev Event, outcome Outcome)
 
 // WithIdempotency makes the Router deduplicate deliveries through s, so
@@ -361,11 +369,13 @@ func annotate(ev *Event, cl ClaimResult) {
 	ev.Conflict = conflicting(ev.Status, cl.Furthest)
 }
 
-// observe reports an outcome to the delivery hooks.
-func (rt *Router) observe(ctx context.Context, ev Event, o Outcome) {
+// observe reports the outcome of a decoded delivery to the delivery hooks
+// and the observers; err is the callback's failure, if any.
+func (rt *Router) observe(ctx context.Context, ev Event, o Outcome, err error) {
 	for _, fn := range rt.cfg.hooks {
 		fn(ctx, ev, o)
 	}
+	rt.cfg.observers.endRequest(ctx, ev.Channel, &ev, o, err)
 }
 
 // settleTimeout bounds one call to the Store. Complete and Release run on a
@@ -568,12 +578,14 @@ func retryAfter(d time.Duration) string {
 }
 
 // recoveringStore turns a panic in a Store method into an error, logged with
-// its stack. A Store is code around a remote call, like a Verifier: its crash
-// must get the answer a store failure gets (503 before dispatch), not a
-// dropped connection. http.ErrAbortHandler is re-panicked.
+// its stack, and shows each call to the observers. A Store is code around a
+// remote call, like a Verifier: its crash must get the answer a store
+// failure gets (503 before dispatch), not a dropped connection.
+// http.ErrAbortHandler is re-panicked.
 type recoveringStore struct {
 	Store
-	logger *slog.Logger
+	logger    *slog.Logger
+	observers observers
 }
 
 func (s recoveringStore) recovered(ctx context.Context, method string, err *error) {
@@ -587,34 +599,47 @@ func (s recoveringStore) recovered(ctx context.Context, method string, err *erro
 	*err = fmt.Errorf("store %s panicked: %v", method, v)
 }
 
-// Claim and Peek run before dispatch, on the request's context: a hung
-// store must not hold the request (and the sender) until the client gives
-// up, so they are bounded like Complete and Release; the deadline turns into
-// the 503 of a store failure.
-func (s recoveringStore) Claim(ctx context.Context, key ActionKey, lease time.Duration) (_ ClaimResult, err error) {
-	defer s.recovered(ctx, "Claim", &err)
-	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
-	defer cancel()
-	return s.Store.Claim(ctx, key, lease)
+// Every call is bounded: Claim and Peek run before dispatch, on the
+// request's context, and a hung store must not hold the request (and the
+// sender) until the client gives up; the deadline turns into the 503 of a
+// store failure. Complete and Release run detached from the request.
+
+func (s recoveringStore) Claim(ctx context.Context, key ActionKey, lease time.Duration) (res ClaimResult, err error) {
+	err = s.observers.call(ctx, CallStoreClaim, func(ctx context.Context) (err error) {
+		defer s.recovered(ctx, "Claim", &err)
+		ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+		defer cancel()
+		res, err = s.Store.Claim(ctx, key, lease)
+		return err
+	})
+	return res, err
 }
 
-func (s recoveringStore) Complete(ctx context.Context, key ActionKey, token string) (err error) {
-	defer s.recovered(ctx, "Complete", &err)
-	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
-	defer cancel()
-	return s.Store.Complete(ctx, key, token)
+func (s recoveringStore) Complete(ctx context.Context, key ActionKey, token string) error {
+	return s.observers.call(ctx, CallStoreComplete, func(ctx context.Context) (err error) {
+		defer s.recovered(ctx, "Complete", &err)
+		ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+		defer cancel()
+		return s.Store.Complete(ctx, key, token)
+	})
 }
 
-func (s recoveringStore) Release(ctx context.Context, key ActionKey, token string) (err error) {
-	defer s.recovered(ctx, "Release", &err)
-	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
-	defer cancel()
-	return s.Store.Release(ctx, key, token)
+func (s recoveringStore) Release(ctx context.Context, key ActionKey, token string) error {
+	return s.observers.call(ctx, CallStoreRelease, func(ctx context.Context) (err error) {
+		defer s.recovered(ctx, "Release", &err)
+		ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+		defer cancel()
+		return s.Store.Release(ctx, key, token)
+	})
 }
 
-func (s recoveringStore) Peek(ctx context.Context, key ActionKey) (_ ClaimResult, err error) {
-	defer s.recovered(ctx, "Peek", &err)
-	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
-	defer cancel()
-	return s.Store.Peek(ctx, key)
+func (s recoveringStore) Peek(ctx context.Context, key ActionKey) (res ClaimResult, err error) {
+	err = s.observers.call(ctx, CallStorePeek, func(ctx context.Context) (err error) {
+		defer s.recovered(ctx, "Peek", &err)
+		ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+		defer cancel()
+		res, err = s.Store.Peek(ctx, key)
+		return err
+	})
+	return res, err
 }

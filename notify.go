@@ -23,19 +23,19 @@ func (rt *Router) serveNotification(w http.ResponseWriter, r *http.Request, set 
 	ctx := r.Context()
 	addr, addrErr := rt.clientAddr(r)
 	if err := rt.checkSource(addr, addrErr); err != nil {
-		rt.rejectNotification(w, r, err)
+		rt.rejectNotification(w, r, nil, err)
 		return
 	}
 	if !inferred && fromBrowser(r) {
 		// Only Cofidis' servers post here; a browser is a page on some
 		// site posting a forged notification, or a misrouted redirect.
-		rt.rejectNotification(w, r, newError(ErrBrowserRequest, "",
+		rt.rejectNotification(w, r, nil, newError(ErrBrowserRequest, "",
 			"the request carries a browser's Fetch Metadata headers; only Cofidis' servers post to notification URLs"))
 		return
 	}
 	ev, err := rt.decode(r, ChannelNotification, set, inferred, addr)
 	if err != nil {
-		rt.rejectNotification(w, r, err)
+		rt.rejectNotification(w, r, nil, err)
 		return
 	}
 
@@ -62,7 +62,7 @@ func (rt *Router) serveNotification(w http.ResponseWriter, r *http.Request, set 
 			return
 		}
 		hold.release(ctx)
-		rt.rejectNotification(w, r, err)
+		rt.rejectNotification(w, r, &ev, err)
 		return
 	}
 
@@ -73,20 +73,20 @@ func (rt *Router) serveNotification(w http.ResponseWriter, r *http.Request, set 
 		if !hold.record(ctx, ev, true) {
 			outcome = OutcomeUnrecorded
 		}
-		rt.observe(ctx, ev, outcome)
+		rt.observe(ctx, ev, outcome, nil)
 		writeStatus(w, http.StatusOK)
 	case errors.Is(err, ErrPermanent):
 		// Acknowledged, so done; but the merchant rejected the event (an
 		// unknown order, a forgery): it must not move the furthest status.
 		hold.record(ctx, ev, false)
-		rt.observe(ctx, ev, OutcomePermanent)
+		rt.observe(ctx, ev, OutcomePermanent, err)
 		rt.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: callback failed permanently; acknowledged, will not be retried",
 			slog.Any("event", ev), slog.String("error", err.Error()))
 		writeStatus(w, http.StatusOK)
 	default:
 		hold.release(ctx)
-		rt.observe(ctx, ev, OutcomeFailed)
-		_ = rt.callbackFailed(r, ev, err, "cofidis: callback failed; answered 500 for a retry")
+		cbErr := rt.callbackFailed(r, ev, err, "cofidis: callback failed; answered 500 for a retry")
+		rt.observe(ctx, ev, OutcomeFailed, cbErr)
 		writeStatus(w, http.StatusInternalServerError)
 	}
 }
@@ -102,8 +102,7 @@ func (rt *Router) claimNotification(w http.ResponseWriter, r *http.Request, ev *
 	ctx := r.Context()
 	cl, hold, err := rt.claim(ctx, ev.ActionKey())
 	if err != nil {
-		rt.rejected(r, ChannelNotification, storeFailed(err))
-		rt.observe(ctx, *ev, OutcomeStoreFailed)
+		rt.refused(r, ChannelNotification, ev, storeFailed(err))
 		writeStatus(w, http.StatusServiceUnavailable)
 		return nil, true
 	}
@@ -112,7 +111,7 @@ func (rt *Router) claimNotification(w http.ResponseWriter, r *http.Request, ev *
 	case Done:
 		ev.Duplicate = true
 		rt.logs.log(ctx, logClassDuplicate, slog.LevelInfo, "cofidis: duplicate notification acknowledged without dispatch", slog.Any("event", *ev))
-		rt.observe(ctx, *ev, OutcomeDuplicate)
+		rt.observe(ctx, *ev, OutcomeDuplicate, nil)
 		writeStatus(w, http.StatusOK)
 		return nil, true
 	case InProgress:
@@ -120,7 +119,7 @@ func (rt *Router) claimNotification(w http.ResponseWriter, r *http.Request, ev *
 		// retry is what processes the event.
 		ev.Duplicate = true
 		rt.logs.log(ctx, logClassInProgress, slog.LevelInfo, "cofidis: notification being processed by another delivery; answered 503 for a retry", slog.Any("event", *ev))
-		rt.observe(ctx, *ev, OutcomeInProgress)
+		rt.observe(ctx, *ev, OutcomeInProgress, nil)
 		w.Header().Set("Retry-After", retryAfter(cl.RetryAfter))
 		writeStatus(w, http.StatusServiceUnavailable)
 		return nil, true
@@ -139,15 +138,17 @@ func (rt *Router) dispatchNotification(ctx context.Context, ev Event, hold *clai
 		defer cancel()
 		defer hold.callbackReturned()
 	}
-	defer catchPanic(&err)
-	return rt.onNotification(ctx, ev)
+	return rt.cfg.observers.call(ctx, CallCallback, func(ctx context.Context) (err error) {
+		defer catchPanic(&err)
+		return rt.onNotification(ctx, ev)
+	})
 }
 
 // ackStale acknowledges a stale notification (200) without dispatch; why
 // names the status it is stale against.
 func (rt *Router) ackStale(ctx context.Context, w http.ResponseWriter, ev Event, why slog.Attr) {
 	rt.logs.log(ctx, logClassStale, slog.LevelInfo, "cofidis: stale notification acknowledged without dispatch", slog.Any("event", ev), why)
-	rt.observe(ctx, ev, OutcomeStale)
+	rt.observe(ctx, ev, OutcomeStale, nil)
 	writeStatus(w, http.StatusOK)
 }
 
@@ -158,8 +159,8 @@ func superseded(claimed, verified Status) bool {
 	return c > 0 && v > c
 }
 
-func (rt *Router) rejectNotification(w http.ResponseWriter, r *http.Request, err error) {
-	status := rt.rejected(r, ChannelNotification, err)
+func (rt *Router) rejectNotification(w http.ResponseWriter, r *http.Request, ev *Event, err error) {
+	status := rt.refused(r, ChannelNotification, ev, err)
 	if errors.Is(err, ErrMethodNotAllowed) {
 		w.Header().Set("Allow", http.MethodPost)
 	}

@@ -63,11 +63,12 @@ const DefaultVerifyTimeout = 10 * time.Second
 
 // config is the single configuration a Router is built from.
 type config struct {
-	maxBody  int64
-	logger   *slog.Logger
-	logLimit logLimit
-	onError  []ErrorHandlerFunc
-	hooks    []DeliveryHookFunc
+	maxBody   int64
+	logger    *slog.Logger
+	logLimit  logLimit
+	onError   []ErrorHandlerFunc
+	hooks     []DeliveryHookFunc
+	observers observers
 
 	redirectError RedirectErrorFunc
 	allowed       []netip.Prefix

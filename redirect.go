@@ -33,7 +33,7 @@ func (rt *Router) serveRedirect(w http.ResponseWriter, r *http.Request, set Endp
 	addr, _ := rt.clientAddr(r)
 	ev, err := rt.decode(r, ChannelRedirect, set, inferred, addr)
 	if err != nil {
-		rt.rejected(r, ChannelRedirect, err)
+		rt.refused(r, ChannelRedirect, nil, err)
 		if errors.Is(err, ErrMethodNotAllowed) {
 			w.Header().Set("Allow", http.MethodPost)
 		}
@@ -68,12 +68,13 @@ func (rt *Router) serveRedirect(w http.ResponseWriter, r *http.Request, set Endp
 		r = r.WithContext(context.WithValue(ctx, claimContextKey{}, hold.claim()))
 	}
 	err = rt.dispatchRedirect(tw, r, ev)
-	rt.settleRedirect(ctx, ev, hold, err)
+	var cbErr *Error
 	if err != nil {
-		cbErr := rt.callbackFailed(r, ev, err, "cofidis: redirect callback failed")
-		if !tw.wrote {
-			rt.redirectFailed(w, r, cbErr)
-		}
+		cbErr = rt.callbackFailed(r, ev, err, "cofidis: redirect callback failed")
+	}
+	rt.settleRedirect(ctx, ev, hold, cbErr)
+	if cbErr != nil && !tw.wrote {
+		rt.redirectFailed(w, r, cbErr)
 	}
 }
 
@@ -102,8 +103,7 @@ func (rt *Router) claimRedirect(w http.ResponseWriter, r *http.Request, ev *Even
 	cl, hold, err := rt.claim(ctx, key)
 	if err != nil {
 		serr := storeFailed(err)
-		rt.rejected(r, ChannelRedirect, serr)
-		rt.observe(ctx, *ev, OutcomeStoreFailed)
+		rt.refused(r, ChannelRedirect, ev, serr)
 		rt.redirectFailed(w, r, serr)
 		return nil, true
 	}
@@ -115,22 +115,29 @@ func (rt *Router) claimRedirect(w http.ResponseWriter, r *http.Request, ev *Even
 }
 
 // settleRedirect completes or releases a redirect's claim after its
-// callback returned err, and reports the outcome. A redirect moves the
-// furthest status only when verified: the browser proves nothing.
-func (rt *Router) settleRedirect(ctx context.Context, ev Event, hold *claimHold, err error) {
+// callback failed with cbErr (nil on success), and reports the outcome. A
+// redirect moves the furthest status only when verified: the browser
+// proves nothing.
+func (rt *Router) settleRedirect(ctx context.Context, ev Event, hold *claimHold, cbErr *Error) {
 	outcome := OutcomeProcessed
-	if err != nil {
-		outcome = OutcomeFailed
+	var err error
+	if cbErr != nil {
+		outcome, err = OutcomeFailed, cbErr
 		hold.release(ctx)
 	} else if !hold.record(ctx, ev, ev.Verified) {
 		outcome = OutcomeUnrecorded
 	}
-	rt.observe(ctx, ev, outcome)
+	rt.observe(ctx, ev, outcome, err)
 }
 
-func (rt *Router) dispatchRedirect(w http.ResponseWriter, r *http.Request, ev Event) (err error) {
-	defer catchPanic(&err)
-	return rt.onRedirect(w, r, ev)
+func (rt *Router) dispatchRedirect(w http.ResponseWriter, r *http.Request, ev Event) error {
+	return rt.cfg.observers.call(r.Context(), CallCallback, func(ctx context.Context) (err error) {
+		defer catchPanic(&err)
+		if ctx != r.Context() {
+			r = r.WithContext(ctx)
+		}
+		return rt.onRedirect(w, r, ev)
+	})
 }
 
 // redirectFailed answers a browser whose redirect could not be processed.

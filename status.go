@@ -187,6 +187,22 @@ func (s Status) info() statusInfo {
 // known status, the value as received otherwise.
 func (s Status) String() string { return string(s) }
 
+// StatusLabelUnknown is the Label of every status that is not Known.
+const StatusLabelUnknown = "unknown"
+
+// Label returns a name for s from a fixed set, for a metric label or any
+// other place where the number of distinct values must stay bounded: the
+// canonical spelling of a known status, StatusLabelUnknown for every other
+// value. An unknown status is whatever was posted (and, without a Verifier,
+// whoever posted it chose it): used verbatim as a label, it would let
+// anyone create series at will.
+func (s Status) Label() string {
+	if i := s.info(); i.class != classUnknown {
+		return string(i.status)
+	}
+	return StatusLabelUnknown
+}
+
 // Known reports whether s is one of the canonical constants of this package.
 // An unknown status must still be handled (logged, stored, escalated), not
 // dropped.
@@ -305,6 +321,16 @@ func (s SubState) String() string { return string(s) }
 
 // Known reports whether s is a documented sub-state (only SubStateSigned).
 func (s SubState) Known() bool { return s == SubStateSigned }
+
+// Label returns a name for s from a fixed set, like Status.Label: "signed",
+// "" for no sub-state, StatusLabelUnknown for any other value.
+func (s SubState) Label() string {
+	switch {
+	case s == "" || s.Known():
+		return string(s)
+	}
+	return StatusLabelUnknown
+}
 
 // MarshalText returns the sub-state as stored, like Status.MarshalText.
 func (s SubState) MarshalText() ([]byte, error) { return []byte(s), nil }

@@ -3,6 +3,7 @@ package cofidis_test
 import (
 	"encoding"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -475,4 +476,24 @@ func swapCase(s string) string {
 		}
 		return r
 	}, s)
+}
+
+func TestLabels_areBounded(t *testing.T) {
+	t.Parallel()
+	labels := map[string]bool{}
+	for _, s := range cofidis.Statuses() {
+		assert.Equal(t, string(s), s.Label())
+		labels[s.Label()] = true
+	}
+	for i := range 1000 {
+		s := cofidis.ParseStatus(fmt.Sprintf("brand_new_%d", i))
+		labels[s.Label()] = true
+		assert.Equal(t, cofidis.StatusLabelUnknown, s.Label())
+	}
+	assert.Len(t, labels, len(cofidis.Statuses())+1, "every known status, and one value for all the others")
+	assert.Equal(t, "to_confirm", cofidis.ParseStatus("TO_CONFIRM").Label())
+	assert.Equal(t, cofidis.StatusLabelUnknown, cofidis.Status("").Label())
+	assert.Equal(t, "signed", cofidis.SubStateSigned.Label())
+	assert.Equal(t, "", cofidis.SubState("").Label())
+	assert.Equal(t, cofidis.StatusLabelUnknown, cofidis.SubState("under_review").Label())
 }

@@ -107,8 +107,11 @@
 // channel is inferred from browser headers (Sec-Fetch-Mode: navigate,
 // Sec-Fetch-Dest: document, Accept: text/html) and Event.ChannelInferred is
 // set. Unexpected is then set only if no candidate URL expects the status.
-// On a path that only notification URLs use, a request with a browser's
-// Fetch Metadata headers is refused (ErrBrowserRequest).
+// A request carrying a browser's Fetch Metadata headers (Sec-Fetch-Site,
+// Sec-Fetch-Mode) that is not taken for a redirect is refused
+// (ErrBrowserRequest): on a path only notification URLs use, or, on a
+// shared path, a browser request that is not a navigation (a page's
+// fetch).
 package cofidis
 
 import (

@@ -26,11 +26,13 @@ func (rt *Router) serveNotification(w http.ResponseWriter, r *http.Request, set 
 		rt.rejectNotification(w, r, nil, err)
 		return
 	}
-	if !inferred && fromBrowser(r) {
-		// Only Cofidis' servers post here; a browser is a page on some
-		// site posting a forged notification, or a misrouted redirect.
+	if fromBrowser(r) {
+		// Only Cofidis' servers post notifications; a browser here is a
+		// page on some site posting a forged one (a fetch, which a shared
+		// URL does not take for the customer's navigation either), or a
+		// misrouted redirect.
 		rt.rejectNotification(w, r, nil, newError(ErrBrowserRequest, "",
-			"the request carries a browser's Fetch Metadata headers; only Cofidis' servers post to notification URLs"))
+			"the request carries a browser's Fetch Metadata headers; only Cofidis' servers post notifications"))
 		return
 	}
 	ev, err := rt.decode(r, ChannelNotification, set, inferred, addr)

@@ -674,6 +674,18 @@ func TestRouter_browserRequestToANotificationURL(t *testing.T) {
 		assert.Equal(t, http.StatusOK, serve(newTestRouter(t, distinct, &got), r).Code)
 		assert.Equal(t, 1, got.count())
 	})
+	t.Run("refuses a page's cross-site fetch to identical URLs instead of taking it for a notification", func(t *testing.T) {
+		t.Parallel()
+		var got received
+		same := sameURL("https://shop.example/cofidis")
+		r := postForm(same.NotificationURLOther, formBody(docKeyCompact, "to_confirm", ""))
+		for k, v := range browser["a cross-site fetch"] {
+			r.Header.Set(k, v)
+		}
+		r.Header.Set("Accept", "*/*")
+		assert.Equal(t, http.StatusForbidden, serve(newTestRouter(t, same, &got), r).Code)
+		assert.Zero(t, got.count())
+	})
 	t.Run("keeps the documented inference when the URLs are identical", func(t *testing.T) {
 		t.Parallel()
 		var got received

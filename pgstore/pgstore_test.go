@@ -61,13 +61,18 @@ func newPool(t testing.TB, configure ...func(*pgxpool.Config)) *pgxpool.Pool {
 func newSchema(t testing.TB, pool *pgxpool.Pool) string {
 	t.Helper()
 	name := "pgstore_test_" + strings.ToLower(rand.Text())
+	dropAtEnd(t, pool, name)
+	return name
+}
+
+// dropAtEnd drops schema with everything in it when the test ends.
+func dropAtEnd(t testing.TB, pool *pgxpool.Pool, name string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE")
 		assert.NoError(t, err, "dropping the test schema")
 	})
-	return name
 }
 
 // newStore returns a migrated store in a schema of its own, unless opts
@@ -150,7 +155,7 @@ func TestNames_areQuotedVerbatim(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testContext(t)
 			schema := newSchema(t, pool) + tt.schema
-			t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE") })
+			dropAtEnd(t, pool, schema)
 			s := newStore(t, pool, pgstore.Options{Schema: schema, Prefix: tt.prefix})
 			require.NoError(t, s.Migrate(ctx), "a second Migrate")
 			k := actionKey(cofidis.StatusToConfirm)
@@ -441,4 +446,90 @@ func TestRoundTrips_perOperation(t *testing.T) {
 		}
 		assert.Equal(t, want, writes.Load(), "%s: round trips", o.name)
 	}
+}
+
+func TestPurge(t *testing.T) {
+	pool := newPool(t)
+	schema := newSchema(t, pool)
+	const (
+		retention = time.Hour
+		old       = 2500 // expired records of each table: three statements for the actions
+	)
+	s := newStore(t, pool, pgstore.Options{Schema: schema, Retention: retention})
+	actions := pgx.Identifier{schema, pgstore.DefaultPrefix + "actions"}.Sanitize()
+	transactions := pgx.Identifier{schema, pgstore.DefaultPrefix + "transactions"}.Sanitize()
+	ctx := testContext(t)
+	count := func(t *testing.T, table string) int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n))
+		return n
+	}
+
+	// Live records: a completed action, a held one, and one whose lease
+	// outlives the retention (written long ago all the same: expired).
+	done, held := actionKey(cofidis.StatusToConfirm), actionKey(cofidis.StatusPending)
+	res, err := s.Claim(ctx, done, time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, s.Complete(ctx, done, res.Token))
+	_, err = s.Claim(ctx, held, time.Minute)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO `+actions+` SELECT 'old/' || i, 'to_confirm', 'token', i % 2 = 0,
+		CASE WHEN i % 2 = 1 THEN now() + interval '1 day' END, now() - interval '1 hour' - i * interval '1 second'
+		FROM generate_series(1, $1::integer) i`, old)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO `+transactions+` SELECT 'old/' || i, 4, 'to_confirm', now() - interval '1 hour'
+		FROM generate_series(1, $1::integer) i`, old)
+	require.NoError(t, err)
+
+	t.Run("a cancelled context stops it", func(t *testing.T) {
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		n, err := s.Purge(cancelled)
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Zero(t, n)
+	})
+	t.Run("rows another transaction holds are skipped, not waited for", func(t *testing.T) {
+		tx, err := pool.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = tx.Rollback(ctx) }()
+		_, err = tx.Exec(ctx, `SELECT FROM `+actions+` WHERE transaction_id = 'old/1' FOR UPDATE`)
+		require.NoError(t, err)
+		n, err := s.Purge(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(2*old-1), n, "rows deleted")
+		require.NoError(t, tx.Rollback(ctx))
+		n, err = s.Purge(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), n, "the held row, once free")
+	})
+	t.Run("live records stay", func(t *testing.T) {
+		assert.Equal(t, 2, count(t, actions))
+		assert.Equal(t, 1, count(t, transactions))
+		res, err := s.Peek(ctx, done)
+		require.NoError(t, err)
+		assert.Equal(t, cofidis.Done, res.State)
+		assert.Equal(t, cofidis.StatusToConfirm, res.Furthest)
+		res, err = s.Peek(ctx, held)
+		require.NoError(t, err)
+		assert.Equal(t, cofidis.InProgress, res.State)
+	})
+	t.Run("concurrent purges share the work", func(t *testing.T) {
+		_, err = pool.Exec(ctx, `INSERT INTO `+actions+` SELECT 'again/' || i, 'to_confirm', 'token', true, NULL, now() - interval '2 hours'
+			FROM generate_series(1, $1::integer) i`, old)
+		require.NoError(t, err)
+		var (
+			wg    sync.WaitGroup
+			total atomic.Int64
+		)
+		for range 3 {
+			wg.Go(func() {
+				n, err := s.Purge(ctx)
+				assert.NoError(t, err)
+				total.Add(n)
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, int64(old), total.Load())
+		assert.Equal(t, 2, count(t, actions))
+	})
 }

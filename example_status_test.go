@@ -35,9 +35,9 @@ func ExampleStatus_IsAccepted() {
 		case s.IsFailed():
 			return "release the order"
 		case s.NeedsRetry():
-			return "fix and retry " + s.API()
+			return "fix and retry " + string(s.API())
 		case s.NeedsSupport():
-			return "contact Cofidis support about " + s.API()
+			return "contact Cofidis support about " + string(s.API())
 		case s.IsRunning():
 			return "wait"
 		default:

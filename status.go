@@ -106,14 +106,14 @@ type statusInfo struct {
 	status Status
 	class  statusClass
 	rank   int
-	api    string // the call a *_failed / *_to_retry status is about
+	api    APICall // the call a *_failed / *_to_retry status is about
 }
 
 // statusTable is the single source of every fact about known statuses, in
 // the order of the documented flow. It is never written to.
 var statusTable = [...]statusInfo{
 	{StatusInitialized, classRunning, 1, ""},
-	{StatusInitializedToRetry, classRetry, 1, "initialize"},
+	{StatusInitializedToRetry, classRetry, 1, APIInitialize},
 	{StatusUndefined, classRunning, 2, ""},
 	{StatusPending, classRunning, 3, ""},
 	{StatusToConfirm, classAccepted, 4, ""},
@@ -122,16 +122,16 @@ var statusTable = [...]statusInfo{
 	{StatusError, classFailed, 4, ""},
 	{StatusAbandonned, classFailed, 4, ""},
 	{StatusConfirmRefused, classFailed, 5, ""},
-	{StatusConfirmFailed, classSupport, 5, "confirm"},
-	{StatusConfirmToRetry, classRetry, 5, "confirm"},
+	{StatusConfirmFailed, classSupport, 5, APIConfirm},
+	{StatusConfirmToRetry, classRetry, 5, APIConfirm},
 	{StatusAuthorized, classAuthorized, 5, ""},
-	{StatusValidateFailed, classSupport, 6, "validate"},
-	{StatusValidateToRetry, classRetry, 6, "validate"},
+	{StatusValidateFailed, classSupport, 6, APIValidate},
+	{StatusValidateToRetry, classRetry, 6, APIValidate},
 	{StatusValidated, classFinanced, 6, ""},
-	{StatusCancelFailed, classSupport, 7, "cancel"},
-	{StatusCancelToRetry, classRetry, 7, "cancel"},
-	{StatusRefundFailed, classSupport, 7, "refund"},
-	{StatusRefundToRetry, classRetry, 7, "refund"},
+	{StatusCancelFailed, classSupport, 7, APICancel},
+	{StatusCancelToRetry, classRetry, 7, APICancel},
+	{StatusRefundFailed, classSupport, 7, APIRefund},
+	{StatusRefundToRetry, classRetry, 7, APIRefund},
 	{StatusRefunded, classReversed, 7, ""},
 	{StatusCanceled, classReversed, 7, ""},
 }
@@ -259,10 +259,10 @@ func (s Status) IsFinal() bool {
 	return false
 }
 
-// API names the call a *_failed or *_to_retry status is about: "initialize",
-// "confirm", "validate", "cancel" or "refund". It is empty for every other
-// status.
-func (s Status) API() string { return s.info().api }
+// API names the call a *_failed or *_to_retry status is about:
+// APIInitialize, APIConfirm, APIValidate, APICancel or APIRefund. It is
+// empty for every other status.
+func (s Status) API() APICall { return s.info().api }
 
 // Rank is the position of s in the documented flow, for telling a stale
 // event from a newer one; 0 means unknown, which cannot be ranked. Known

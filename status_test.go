@@ -195,7 +195,7 @@ func classify(s cofidis.Status) classification {
 		running: s.IsRunning(), accepted: s.IsAccepted(), authorized: s.IsAuthorized(),
 		financed: s.IsFinanced(), reversed: s.IsReversed(), failed: s.IsFailed(),
 		retry: s.NeedsRetry(), support: s.NeedsSupport(),
-		final: s.IsFinal(), api: s.API(), rank: s.Rank(),
+		final: s.IsFinal(), api: string(s.API()), rank: s.Rank(),
 	}
 }
 
@@ -257,7 +257,7 @@ func TestStatusClassification(t *testing.T) {
 		for _, s := range cofidis.Statuses() {
 			if strings.HasSuffix(string(s), "_failed") {
 				assert.True(t, s.NeedsSupport(), "%q", s)
-				assert.Equal(t, strings.TrimSuffix(string(s), "_failed"), s.API())
+				assert.Equal(t, strings.TrimSuffix(string(s), "_failed"), string(s.API()))
 			}
 		}
 	})
@@ -268,7 +268,7 @@ func TestStatusClassification(t *testing.T) {
 			if strings.HasSuffix(strings.ToLower(string(s)), "_to_retry") {
 				assert.True(t, s.NeedsRetry(), "%q", s)
 				assert.NotEmpty(t, s.API(), "%q", s)
-				assert.True(t, strings.HasPrefix(strings.ToLower(string(s)), s.API()), "%q", s)
+				assert.True(t, strings.HasPrefix(strings.ToLower(string(s)), string(s.API())), "%q", s)
 			}
 		}
 	})

@@ -129,6 +129,7 @@ import (
 // mount its Routes one by one. It is safe for concurrent use.
 type Router struct {
 	cfg            *config
+	tracker        Tracker // nil without WithReconciliation
 	parser         *Parser
 	logs           *logLimiter
 	verifications  verifyGroup
@@ -175,11 +176,17 @@ func NewRouter(urls URLs, onRedirect RedirectFunc, onNotification NotificationFu
 	if err != nil {
 		return nil, err
 	}
+	var tracker Tracker
 	if cfg.store != nil {
-		cfg.store = recoveringStore{Store: cfg.store, logger: cfg.logger, observers: cfg.observers}
+		rs := recoveringStore{Store: cfg.store, logger: cfg.logger, observers: cfg.observers}
+		if t, ok := cfg.store.(Tracker); ok && cfg.reconcile != nil {
+			tracker = recoveringTracker{Tracker: t, rs: rs}
+		}
+		cfg.store = rs
 	}
 	rt := &Router{
 		cfg:            cfg,
+		tracker:        tracker,
 		parser:         NewParser(cfg.maxBody),
 		logs:           &logLimiter{logger: cfg.logger, limit: cfg.logLimit, now: cfg.now},
 		onRedirect:     onRedirect,
@@ -276,7 +283,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // visible.
 func (rt *Router) notFound(w http.ResponseWriter, r *http.Request, reason string) {
 	r = rt.cfg.observers.startRequest(r, ChannelUnknown)
-	rt.refused(r, ChannelUnknown, nil, newError(ErrUnknownURL, "", reason))
+	rt.refused(r.Context(), r, ChannelUnknown, nil, newError(ErrUnknownURL, "", reason))
 	writeStatus(w, http.StatusNotFound)
 }
 

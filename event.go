@@ -245,34 +245,41 @@ func (g *verifyGroup) do(ctx context.Context, key TransactionKey, call func(cont
 	return c.status, c.err
 }
 
-// refused reports a request the Router refused: it logs it (rate-limited
-// per class, unless the merchant's own code failed), calls the OnError
-// hooks, the delivery hooks when the event was decoded (ev not nil), and
-// ends the request for the observers. It returns the status to answer
+// refused reports a request (r, or nil for a reconciliation) the Router
+// refused: it logs it (rate-limited per class, unless the merchant's own
+// code failed), calls the OnError hooks (for a request), the delivery hooks
+// when the event was decoded (ev not nil), and ends the request for the
+// observers. It returns the status to answer
 // with. A refusal with an event is OutcomeRejected, or OutcomeStoreFailed
 // when the store could not be asked.
-func (rt *Router) refused(r *http.Request, ch Channel, ev *Event, err error) int {
+func (rt *Router) refused(ctx context.Context, r *http.Request, ch Channel, ev *Event, err error) int {
 	status := HTTPStatus(err)
 	class := sentinelIndex(err)
 	level := slog.LevelWarn
 	if status >= 500 {
 		level = slog.LevelError
 	}
-	ctx := r.Context()
-	attrs := []slog.Attr{
-		slog.String("channel", ch.String()),
-		slog.String("path", r.URL.Path),
+	attrs := make([]slog.Attr, 0, 6)
+	attrs = append(attrs, slog.String("channel", ch.String()))
+	if r != nil {
+		attrs = append(attrs, slog.String("path", r.URL.Path))
+	}
+	if ev != nil {
+		attrs = append(attrs, slog.String("transaction", ev.TransactionKey.ID().String()))
+	}
+	attrs = append(attrs,
 		slog.Int("status", status),
 		slog.String("class", ErrorClass(err)),
-		slog.String("error", err.Error()),
-	}
+		slog.String("error", err.Error()))
 	if ownCodeFailed(err) {
 		rt.cfg.logger.LogAttrs(ctx, level, "cofidis: request rejected", attrs...)
 	} else {
 		rt.logs.log(ctx, class, level, "cofidis: request rejected", attrs...)
 	}
-	for _, fn := range rt.cfg.onError {
-		fn(r, err)
+	if r != nil {
+		for _, fn := range rt.cfg.onError {
+			fn(r, err)
+		}
 	}
 	outcome := OutcomeRejected
 	if errors.Is(err, ErrStoreUnavailable) {
@@ -297,7 +304,7 @@ func ownCodeFailed(err error) bool {
 // callbackFailed logs a callback's failure, with the stack of a panic, and
 // reports it to the OnError hooks as the *Error it returns, which keeps the
 // callback's own error text and chain.
-func (rt *Router) callbackFailed(r *http.Request, ev Event, err error, msg string) *Error {
+func (rt *Router) callbackFailed(ctx context.Context, r *http.Request, ev Event, err error, msg string) *Error {
 	attrs := []slog.Attr{slog.Any("event", ev), slog.String("error", err.Error())}
 	var pe *PanicError
 	reason := ""
@@ -306,10 +313,12 @@ func (rt *Router) callbackFailed(r *http.Request, ev Event, err error, msg strin
 		reason = "panic"
 		err = panicCause{pe}
 	}
-	rt.cfg.logger.LogAttrs(r.Context(), slog.LevelError, msg, attrs...)
+	rt.cfg.logger.LogAttrs(ctx, slog.LevelError, msg, attrs...)
 	cbErr := trustedError(ErrCallback, reason, err)
-	for _, fn := range rt.cfg.onError {
-		fn(r, cbErr)
+	if r != nil {
+		for _, fn := range rt.cfg.onError {
+			fn(r, cbErr)
+		}
 	}
 	return cbErr
 }

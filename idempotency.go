@@ -214,10 +214,15 @@ const (
 	// same decision may run the action again.
 	OutcomeUnrecorded
 	// OutcomeRejected means the event was refused before dispatch: the
-	// Verifier did not confirm it (503) or could not be asked (503). An
-	// Observer also sees it for requests refused before they could be
-	// decoded (400, 403, 404, 405, 413, 415), with no event.
+	// Verifier did not confirm it (503) or could not be asked (503, or a
+	// reconciliation to retry). An Observer also sees it for requests
+	// refused before they could be decoded (400, 403, 404, 405, 413, 415),
+	// with no event.
 	OutcomeRejected
+	// OutcomeDeferred means a reconciliation found the journey still
+	// running at Cofidis (Initialized, Undefined): nothing is dispatched,
+	// and the transaction is checked again later.
+	OutcomeDeferred
 )
 
 // String returns the outcome as a metric label, such as "duplicate".
@@ -241,6 +246,8 @@ func (o Outcome) String() string {
 		return "unrecorded"
 	case OutcomeRejected:
 		return "rejected"
+	case OutcomeDeferred:
+		return "deferred"
 	}
 	return "Outcome(" + strconv.Itoa(int(o)) + ")"
 }
@@ -599,47 +606,83 @@ func (s recoveringStore) recovered(ctx context.Context, method string, err *erro
 	*err = fmt.Errorf("store %s panicked: %v", method, v)
 }
 
-// Every call is bounded: Claim and Peek run before dispatch, on the
-// request's context, and a hung store must not hold the request (and the
-// sender) until the client gives up; the deadline turns into the 503 of a
-// store failure. Complete and Release run detached from the request.
+// Every call is bounded by settleTimeout: Claim and Peek run before
+// dispatch, on the request's context, and a hung store must not hold the
+// request (and the sender) until the client gives up; the deadline turns
+// into the 503 of a store failure. Complete, Release, Reschedule and Untrack
+// run detached from the request (their callers detach them).
 
-func (s recoveringStore) Claim(ctx context.Context, key ActionKey, lease time.Duration) (res ClaimResult, err error) {
-	err = s.observers.call(ctx, CallStoreClaim, func(ctx context.Context) (err error) {
-		defer s.recovered(ctx, "Claim", &err)
+// guard runs fn, the store's method, as call: observed, bounded, its panic
+// turned into an error.
+func guard[T any](s recoveringStore, ctx context.Context, call Call, method string, fn func(context.Context) (T, error)) (res T, err error) {
+	err = s.observers.call(ctx, call, func(ctx context.Context) (err error) {
+		defer s.recovered(ctx, method, &err)
 		ctx, cancel := context.WithTimeout(ctx, settleTimeout)
 		defer cancel()
-		res, err = s.Store.Claim(ctx, key, lease)
+		res, err = fn(ctx)
 		return err
 	})
 	return res, err
+}
+
+// none is the result of the store methods that return only an error.
+type none struct{}
+
+func (s recoveringStore) Claim(ctx context.Context, key ActionKey, lease time.Duration) (ClaimResult, error) {
+	return guard(s, ctx, CallStoreClaim, "Claim", func(ctx context.Context) (ClaimResult, error) {
+		return s.Store.Claim(ctx, key, lease)
+	})
 }
 
 func (s recoveringStore) Complete(ctx context.Context, key ActionKey, token string) error {
-	return s.observers.call(ctx, CallStoreComplete, func(ctx context.Context) (err error) {
-		defer s.recovered(ctx, "Complete", &err)
-		ctx, cancel := context.WithTimeout(ctx, settleTimeout)
-		defer cancel()
-		return s.Store.Complete(ctx, key, token)
+	_, err := guard(s, ctx, CallStoreComplete, "Complete", func(ctx context.Context) (none, error) {
+		return none{}, s.Store.Complete(ctx, key, token)
 	})
+	return err
 }
 
 func (s recoveringStore) Release(ctx context.Context, key ActionKey, token string) error {
-	return s.observers.call(ctx, CallStoreRelease, func(ctx context.Context) (err error) {
-		defer s.recovered(ctx, "Release", &err)
-		ctx, cancel := context.WithTimeout(ctx, settleTimeout)
-		defer cancel()
-		return s.Store.Release(ctx, key, token)
+	_, err := guard(s, ctx, CallStoreRelease, "Release", func(ctx context.Context) (none, error) {
+		return none{}, s.Store.Release(ctx, key, token)
+	})
+	return err
+}
+
+func (s recoveringStore) Peek(ctx context.Context, key ActionKey) (ClaimResult, error) {
+	return guard(s, ctx, CallStorePeek, "Peek", func(ctx context.Context) (ClaimResult, error) {
+		return s.Store.Peek(ctx, key)
 	})
 }
 
-func (s recoveringStore) Peek(ctx context.Context, key ActionKey) (res ClaimResult, err error) {
-	err = s.observers.call(ctx, CallStorePeek, func(ctx context.Context) (err error) {
-		defer s.recovered(ctx, "Peek", &err)
-		ctx, cancel := context.WithTimeout(ctx, settleTimeout)
-		defer cancel()
-		res, err = s.Store.Peek(ctx, key)
-		return err
+// recoveringTracker is recoveringStore for the Tracker methods.
+type recoveringTracker struct {
+	Tracker
+	rs recoveringStore
+}
+
+func (t recoveringTracker) Track(ctx context.Context, tr Tracked) error {
+	_, err := guard(t.rs, ctx, CallStoreTrack, "Track", func(ctx context.Context) (none, error) {
+		return none{}, t.Tracker.Track(ctx, tr)
 	})
-	return res, err
+	return err
+}
+
+func (t recoveringTracker) TakeDue(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Tracked, error) {
+	return guard(t.rs, ctx, CallStoreTakeDue, "TakeDue", func(ctx context.Context) ([]Tracked, error) {
+		return t.Tracker.TakeDue(ctx, now, limit, lease)
+	})
+}
+
+func (t recoveringTracker) Reschedule(ctx context.Context, tr Tracked) error {
+	_, err := guard(t.rs, context.WithoutCancel(ctx), CallStoreReschedule, "Reschedule", func(ctx context.Context) (none, error) {
+		return none{}, t.Tracker.Reschedule(ctx, tr)
+	})
+	return err
+}
+
+func (t recoveringTracker) Untrack(ctx context.Context, tr Tracked) error {
+	_, err := guard(t.rs, context.WithoutCancel(ctx), CallStoreUntrack, "Untrack", func(ctx context.Context) (none, error) {
+		return none{}, t.Tracker.Untrack(ctx, tr)
+	})
+	return err
 }

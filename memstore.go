@@ -1,6 +1,7 @@
 package cofidis
 
 import (
+	"container/heap"
 	"context"
 	"crypto/rand"
 	"sync"
@@ -19,7 +20,9 @@ type MemoryStoreOptions struct {
 }
 
 // MemoryStore is a Store held in the process's memory: the store for a
-// receiver that runs as a single process. Several replicas need a shared
+// receiver that runs as a single process. It is also a Tracker, for
+// WithReconciliation; tracked transactions are kept until untracked, not
+// for the TTL. Several replicas need a shared
 // store (see the redisstore module), since each MemoryStore only knows its
 // own deliveries. It is safe for concurrent use.
 //
@@ -32,6 +35,8 @@ type MemoryStore struct {
 	now       func() time.Time
 	txns      map[string]*memTxn
 	nextSweep time.Time
+	tracked   map[string]*memTracked // Tracker: by transaction
+	due       dueHeap                // Tracker: tracked, earliest due first
 }
 
 // memTxn is what a MemoryStore records about one transaction.
@@ -49,11 +54,14 @@ type memAction struct {
 	done  bool
 }
 
-var _ Store = (*MemoryStore)(nil)
+var (
+	_ Store   = (*MemoryStore)(nil)
+	_ Tracker = (*MemoryStore)(nil)
+)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore(opts MemoryStoreOptions) *MemoryStore {
-	s := &MemoryStore{ttl: opts.TTL, now: opts.Clock, txns: map[string]*memTxn{}}
+	s := &MemoryStore{ttl: opts.TTL, now: opts.Clock, txns: map[string]*memTxn{}, tracked: map[string]*memTracked{}}
 	if s.ttl <= 0 {
 		s.ttl = DefaultRetention
 	}
@@ -196,4 +204,114 @@ func (s *MemoryStore) sweep(now time.Time) {
 		}
 	}
 	s.nextSweep = now.Add(s.ttl / 8)
+}
+
+// memTracked is a tracked transaction in a MemoryStore.
+type memTracked struct {
+	t     Tracked   // Token is the holder's, empty when not taken
+	due   time.Time // when it is next returned by TakeDue
+	index int       // in the due heap
+}
+
+// Track implements Tracker.
+func (s *MemoryStore) Track(ctx context.Context, t Tracked) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	id := t.Key.ID().String()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tracked[id]; ok {
+		return nil
+	}
+	t.Token = ""
+	e := &memTracked{t: t, due: t.Due}
+	s.tracked[id] = e
+	heap.Push(&s.due, e)
+	return nil
+}
+
+// TakeDue implements Tracker.
+func (s *MemoryStore) TakeDue(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Tracked, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Tracked
+	for len(out) < limit && len(s.due) > 0 && !s.due[0].due.After(now) {
+		e := s.due[0]
+		e.t.Token = rand.Text()
+		out = append(out, e.t)
+		e.due = now.Add(lease) // taken over after the lease
+		heap.Fix(&s.due, 0)
+	}
+	return out, nil
+}
+
+// Reschedule implements Tracker.
+func (s *MemoryStore) Reschedule(ctx context.Context, t Tracked) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.holder(t)
+	if e == nil {
+		return ErrLeaseLost
+	}
+	e.t.Due, e.t.Attempts, e.t.Token = t.Due, t.Attempts, ""
+	e.due = t.Due
+	heap.Fix(&s.due, e.index)
+	return nil
+}
+
+// Untrack implements Tracker.
+func (s *MemoryStore) Untrack(ctx context.Context, t Tracked) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.holder(t)
+	if e == nil {
+		return ErrLeaseLost
+	}
+	delete(s.tracked, t.Key.ID().String())
+	heap.Remove(&s.due, e.index)
+	return nil
+}
+
+// holder returns the tracked entry t.Token holds, or nil. The caller holds
+// s.mu.
+func (s *MemoryStore) holder(t Tracked) *memTracked {
+	e := s.tracked[t.Key.ID().String()]
+	if e == nil || t.Token == "" || e.t.Token != t.Token {
+		return nil
+	}
+	return e
+}
+
+// dueHeap orders tracked transactions by due time (container/heap).
+type dueHeap []*memTracked
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h dueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+
+func (h *dueHeap) Push(x any) {
+	e := x.(*memTracked) //nolint:forcetypeassert // only memTracked is pushed
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+
+func (h *dueHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return e
 }

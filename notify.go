@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 )
 
 // NotificationFunc handles a server notification. Return nil once the event
@@ -23,7 +24,7 @@ func (rt *Router) serveNotification(w http.ResponseWriter, r *http.Request, set 
 	ctx := r.Context()
 	addr, addrErr := rt.clientAddr(r)
 	if err := rt.checkSource(addr, addrErr); err != nil {
-		rt.rejectNotification(w, r, nil, err)
+		rt.rejectNotification(w, r, err)
 		return
 	}
 	if fromBrowser(r) {
@@ -31,44 +32,95 @@ func (rt *Router) serveNotification(w http.ResponseWriter, r *http.Request, set 
 		// page on some site posting a forged one (a fetch, which a shared
 		// URL does not take for the customer's navigation either), or a
 		// misrouted redirect.
-		rt.rejectNotification(w, r, nil, newError(ErrBrowserRequest, "",
+		rt.rejectNotification(w, r, newError(ErrBrowserRequest, "",
 			"the request carries a browser's Fetch Metadata headers; only Cofidis' servers post notifications"))
 		return
 	}
 	ev, err := rt.decode(r, ChannelNotification, set, inferred, addr)
 	if err != nil {
-		rt.rejectNotification(w, r, nil, err)
+		rt.rejectNotification(w, r, err)
 		return
 	}
 
+	d := rt.deliver(ctx, r, ev)
+	switch d.outcome {
+	case OutcomeFailed:
+		writeStatus(w, http.StatusInternalServerError)
+	case OutcomeInProgress:
+		// Never 2xx for what is not done yet: if the holder fails, this
+		// retry is what processes the event.
+		w.Header().Set("Retry-After", retryAfter(d.retryAfter))
+		writeStatus(w, http.StatusServiceUnavailable)
+	case OutcomeRejected, OutcomeStoreFailed:
+		writeStatus(w, HTTPStatus(d.err))
+	default: // processed, permanent, duplicate, stale, unrecorded
+		writeStatus(w, http.StatusOK)
+	}
+}
+
+// delivered is what became of a decision in deliver, for the channel that
+// brought it to answer.
+type delivered struct {
+	outcome Outcome
+	// err is the rejection (OutcomeRejected, OutcomeStoreFailed) or the
+	// callback's failure (OutcomeFailed, OutcomePermanent).
+	err error
+	// retryAfter is how long another delivery still holds the claim
+	// (OutcomeInProgress).
+	retryAfter time.Duration
+}
+
+// deliver takes a decoded decision through the pipeline that notifications
+// and reconciliations share: the idempotency claim, verification (unless
+// ev comes from the Verifier), dispatch to the notification callback,
+// settling the claim, and reporting it (logs, hooks, observers). r is the
+// request that brought ev, nil for a reconciliation.
+func (rt *Router) deliver(ctx context.Context, r *http.Request, ev Event) delivered {
 	// Claim the decision before anything costly: a duplicate of a done
 	// action is answered without calling the Verifier or the callback.
-	hold, answered := rt.claimNotification(w, r, &ev)
-	if answered {
-		return
-	}
-	defer hold.abandon()
-	if ev.Stale && !rt.cfg.deliverStale {
-		hold.recordStale(ctx, ev)
-		rt.ackStale(ctx, w, ev, slog.String("furthestStatus", string(ev.FurthestStatus)))
-		return
-	}
-
-	if err := rt.verify(ctx, &ev); err != nil {
-		if errors.Is(err, ErrNotVerified) && superseded(ev.Status, ev.VerifiedStatus) {
-			// Cofidis is already further along: this notification is
-			// stale, and retrying it could never succeed.
-			ev.Stale = true
-			hold.recordStale(ctx, ev)
-			rt.ackStale(ctx, w, ev, slog.String("verifiedStatus", string(ev.VerifiedStatus)))
-			return
+	var hold *claimHold
+	if rt.cfg.store != nil {
+		cl, h, err := rt.claim(ctx, ev.ActionKey())
+		if err != nil {
+			err = storeFailed(err)
+			rt.refused(ctx, r, ev.Channel, &ev, err)
+			return delivered{outcome: OutcomeStoreFailed, err: err}
 		}
-		hold.release(ctx)
-		rt.rejectNotification(w, r, &ev, err)
-		return
+		annotate(&ev, cl)
+		switch cl.State {
+		case Done:
+			ev.Duplicate = true
+			rt.logs.log(ctx, logClassDuplicate, slog.LevelInfo, logMessages[ev.Channel].duplicate, slog.Any("event", ev))
+			rt.observe(ctx, ev, OutcomeDuplicate, nil)
+			return delivered{outcome: OutcomeDuplicate}
+		case InProgress:
+			ev.Duplicate = true
+			rt.logs.log(ctx, logClassInProgress, slog.LevelInfo, logMessages[ev.Channel].inProgress, slog.Any("event", ev))
+			rt.observe(ctx, ev, OutcomeInProgress, nil)
+			return delivered{outcome: OutcomeInProgress, retryAfter: cl.RetryAfter}
+		}
+		hold = h
+		defer hold.abandon()
+		if ev.Stale && !rt.cfg.deliverStale {
+			return rt.ackStale(ctx, ev, hold, slog.String("furthestStatus", string(ev.FurthestStatus)))
+		}
 	}
 
-	err = rt.dispatchNotification(ctx, ev, hold)
+	if !ev.Verified {
+		if err := rt.verify(ctx, &ev); err != nil {
+			if errors.Is(err, ErrNotVerified) && superseded(ev.Status, ev.VerifiedStatus) {
+				// Cofidis is already further along: this notification is
+				// stale, and retrying it could never succeed.
+				ev.Stale = true
+				return rt.ackStale(ctx, ev, hold, slog.String("verifiedStatus", string(ev.VerifiedStatus)))
+			}
+			hold.release(ctx)
+			rt.refused(ctx, r, ev.Channel, &ev, err)
+			return delivered{outcome: OutcomeRejected, err: err}
+		}
+	}
+
+	err := rt.dispatchNotification(ctx, ev, hold)
 	switch {
 	case err == nil:
 		outcome := OutcomeProcessed
@@ -76,57 +128,21 @@ func (rt *Router) serveNotification(w http.ResponseWriter, r *http.Request, set 
 			outcome = OutcomeUnrecorded
 		}
 		rt.observe(ctx, ev, outcome, nil)
-		writeStatus(w, http.StatusOK)
+		return delivered{outcome: outcome}
 	case errors.Is(err, ErrPermanent):
 		// Acknowledged, so done; but the merchant rejected the event (an
 		// unknown order, a forgery): it must not move the furthest status.
 		hold.record(ctx, ev, false)
-		rt.observe(ctx, ev, OutcomePermanent, err)
 		rt.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: callback failed permanently; acknowledged, will not be retried",
 			slog.Any("event", ev), slog.String("error", err.Error()))
-		writeStatus(w, http.StatusOK)
+		rt.observe(ctx, ev, OutcomePermanent, err)
+		return delivered{outcome: OutcomePermanent, err: err}
 	default:
 		hold.release(ctx)
-		cbErr := rt.callbackFailed(r, ev, err, "cofidis: callback failed; answered 500 for a retry")
+		cbErr := rt.callbackFailed(ctx, r, ev, err, logMessages[ev.Channel].failed)
 		rt.observe(ctx, ev, OutcomeFailed, cbErr)
-		writeStatus(w, http.StatusInternalServerError)
+		return delivered{outcome: OutcomeFailed, err: cbErr}
 	}
-}
-
-// claimNotification claims the event's action in the store, if there is
-// one, and flags ev with what the store knows. It returns true when it
-// answered the request itself: a duplicate (200), an action another
-// delivery holds (503 with Retry-After), or a store failure (503).
-func (rt *Router) claimNotification(w http.ResponseWriter, r *http.Request, ev *Event) (*claimHold, bool) {
-	if rt.cfg.store == nil {
-		return nil, false
-	}
-	ctx := r.Context()
-	cl, hold, err := rt.claim(ctx, ev.ActionKey())
-	if err != nil {
-		rt.refused(r, ChannelNotification, ev, storeFailed(err))
-		writeStatus(w, http.StatusServiceUnavailable)
-		return nil, true
-	}
-	annotate(ev, cl)
-	switch cl.State {
-	case Done:
-		ev.Duplicate = true
-		rt.logs.log(ctx, logClassDuplicate, slog.LevelInfo, "cofidis: duplicate notification acknowledged without dispatch", slog.Any("event", *ev))
-		rt.observe(ctx, *ev, OutcomeDuplicate, nil)
-		writeStatus(w, http.StatusOK)
-		return nil, true
-	case InProgress:
-		// Never 2xx for what is not done yet: if the holder fails, this
-		// retry is what processes the event.
-		ev.Duplicate = true
-		rt.logs.log(ctx, logClassInProgress, slog.LevelInfo, "cofidis: notification being processed by another delivery; answered 503 for a retry", slog.Any("event", *ev))
-		rt.observe(ctx, *ev, OutcomeInProgress, nil)
-		w.Header().Set("Retry-After", retryAfter(cl.RetryAfter))
-		writeStatus(w, http.StatusServiceUnavailable)
-		return nil, true
-	}
-	return hold, false
 }
 
 // dispatchNotification calls the callback, turning a panic into an error.
@@ -146,12 +162,31 @@ func (rt *Router) dispatchNotification(ctx context.Context, ev Event, hold *clai
 	})
 }
 
-// ackStale acknowledges a stale notification (200) without dispatch; why
-// names the status it is stale against.
-func (rt *Router) ackStale(ctx context.Context, w http.ResponseWriter, ev Event, why slog.Attr) {
-	rt.logs.log(ctx, logClassStale, slog.LevelInfo, "cofidis: stale notification acknowledged without dispatch", slog.Any("event", ev), why)
+// logMessages are the log lines of deliver, by the channel of the event:
+// what the sender is told differs.
+var logMessages = [...]struct{ duplicate, inProgress, stale, failed string }{
+	ChannelNotification: {
+		duplicate:  "cofidis: duplicate notification acknowledged without dispatch",
+		inProgress: "cofidis: notification being processed by another delivery; answered 503 for a retry",
+		stale:      "cofidis: stale notification acknowledged without dispatch",
+		failed:     "cofidis: callback failed; answered 500 for a retry",
+	},
+	ChannelReconciliation: {
+		duplicate:  "cofidis: reconciled decision already processed; not dispatched",
+		inProgress: "cofidis: reconciled decision being processed by another delivery; to be checked again",
+		stale:      "cofidis: reconciled decision stale; not dispatched",
+		failed:     "cofidis: callback failed on a reconciled decision; to be retried",
+	},
+}
+
+// ackStale acknowledges a stale decision without dispatch, completing its
+// claim without moving the furthest status; why names the status it is
+// stale against.
+func (rt *Router) ackStale(ctx context.Context, ev Event, hold *claimHold, why slog.Attr) delivered {
+	hold.recordStale(ctx, ev)
+	rt.logs.log(ctx, logClassStale, slog.LevelInfo, logMessages[ev.Channel].stale, slog.Any("event", ev), why)
 	rt.observe(ctx, ev, OutcomeStale, nil)
-	writeStatus(w, http.StatusOK)
+	return delivered{outcome: OutcomeStale}
 }
 
 // superseded reports whether the verified status lies strictly later in the
@@ -161,8 +196,8 @@ func superseded(claimed, verified Status) bool {
 	return c > 0 && v > c
 }
 
-func (rt *Router) rejectNotification(w http.ResponseWriter, r *http.Request, ev *Event, err error) {
-	status := rt.refused(r, ChannelNotification, ev, err)
+func (rt *Router) rejectNotification(w http.ResponseWriter, r *http.Request, err error) {
+	status := rt.refused(r.Context(), r, ChannelNotification, nil, err)
 	if errors.Is(err, ErrMethodNotAllowed) {
 		w.Header().Set("Allow", http.MethodPost)
 	}

@@ -16,7 +16,8 @@ import (
 type Observer interface {
 	// StartRequest is called when a request reaches a route of the Router,
 	// with the channel it is routed to, or reaches none (a 404, with
-	// ChannelUnknown). The context it returns is the one the rest of the
+	// ChannelUnknown), and when a reconciliation asks getStatus about a
+	// transaction (ChannelReconciliation: a delivery with no request). The context it returns is the one the rest of the
 	// request runs on, the callbacks' included: a span started here is the
 	// parent of the calls below.
 	StartRequest(ctx context.Context, ch Channel) context.Context
@@ -69,11 +70,20 @@ const (
 	CallStoreRelease
 	// CallStorePeek is Store.Peek.
 	CallStorePeek
+	// CallStoreTrack is Tracker.Track.
+	CallStoreTrack
+	// CallStoreTakeDue is Tracker.TakeDue.
+	CallStoreTakeDue
+	// CallStoreReschedule is Tracker.Reschedule.
+	CallStoreReschedule
+	// CallStoreUntrack is Tracker.Untrack.
+	CallStoreUntrack
 )
 
 // String returns the call's name for a metric label or a span name:
 // "callback", "verifier", "store.claim", "store.complete",
-// "store.release", "store.peek".
+// "store.release", "store.peek", "store.track", "store.take_due",
+// "store.reschedule", "store.untrack".
 func (c Call) String() string {
 	switch c {
 	case CallCallback:
@@ -88,6 +98,14 @@ func (c Call) String() string {
 		return "store.release"
 	case CallStorePeek:
 		return "store.peek"
+	case CallStoreTrack:
+		return "store.track"
+	case CallStoreTakeDue:
+		return "store.take_due"
+	case CallStoreReschedule:
+		return "store.reschedule"
+	case CallStoreUntrack:
+		return "store.untrack"
 	}
 	return "Call(" + strconv.Itoa(int(c)) + ")"
 }
@@ -113,11 +131,16 @@ func (os observers) startRequest(r *http.Request, ch Channel) *http.Request {
 	if len(os) == 0 {
 		return r
 	}
-	ctx := r.Context()
+	return r.WithContext(os.startContext(r.Context(), ch))
+}
+
+// startContext starts observing a delivery with no request (a
+// reconciliation), returning the observers' context.
+func (os observers) startContext(ctx context.Context, ch Channel) context.Context {
 	for _, o := range os {
 		ctx = o.StartRequest(ctx, ch)
 	}
-	return r.WithContext(ctx)
+	return ctx
 }
 
 // endRequest ends the request for the observers with a copy of ev (nil

@@ -82,6 +82,7 @@ type config struct {
 	lease          time.Duration
 	deliverStale   bool
 	redirectClaims bool
+	reconcile      *ReconcileOptions
 
 	now func() time.Time
 
@@ -131,6 +132,15 @@ func (c *config) check() error {
 			if c.given[name] {
 				return optionError(name, "needs WithIdempotency, whose store it configures")
 			}
+		}
+	}
+	if c.reconcile != nil {
+		if c.verifier == nil {
+			return optionError("WithReconciliation", "needs WithVerifier: reconciliation asks getStatus")
+		}
+		if _, ok := c.store.(Tracker); !ok {
+			return optionError("WithReconciliation", "needs WithIdempotency with a Store that implements Tracker "+
+				"(NewMemoryStore, redisstore, pgstore), which keeps the due list")
 		}
 	}
 	return nil

@@ -33,7 +33,7 @@ func (rt *Router) serveRedirect(w http.ResponseWriter, r *http.Request, set Endp
 	addr, _ := rt.clientAddr(r)
 	ev, err := rt.decode(r, ChannelRedirect, set, inferred, addr)
 	if err != nil {
-		rt.refused(r, ChannelRedirect, nil, err)
+		rt.refused(ctx, r, ChannelRedirect, nil, err)
 		if errors.Is(err, ErrMethodNotAllowed) {
 			w.Header().Set("Allow", http.MethodPost)
 		}
@@ -70,7 +70,7 @@ func (rt *Router) serveRedirect(w http.ResponseWriter, r *http.Request, set Endp
 	err = rt.dispatchRedirect(tw, r, ev)
 	var cbErr *Error
 	if err != nil {
-		cbErr = rt.callbackFailed(r, ev, err, "cofidis: redirect callback failed")
+		cbErr = rt.callbackFailed(ctx, r, ev, err, "cofidis: redirect callback failed")
 	}
 	rt.settleRedirect(ctx, ev, hold, cbErr)
 	if cbErr != nil && !tw.wrote {
@@ -103,7 +103,7 @@ func (rt *Router) claimRedirect(w http.ResponseWriter, r *http.Request, ev *Even
 	cl, hold, err := rt.claim(ctx, key)
 	if err != nil {
 		serr := storeFailed(err)
-		rt.refused(r, ChannelRedirect, ev, serr)
+		rt.refused(ctx, r, ChannelRedirect, ev, serr)
 		rt.redirectFailed(w, r, serr)
 		return nil, true
 	}

@@ -118,15 +118,15 @@ func TestVerifier_concurrentCallsForOneTransactionAreCollapsed(t *testing.T) {
 		wg.Wait()
 		return v, codes, dispatched.Load()
 	}
+	// The subtests run one after the other, so that each counts only its
+	// own waiting goroutines.
 	t.Run("copies of one body, without a store", func(t *testing.T) {
-		t.Parallel()
 		v, codes, dispatched := run(t, []string{"signed", "signed", "signed", "signed", "signed"})
 		assert.Equal(t, int32(1), v.calls.Load(), "one getStatus call for five concurrent copies")
 		assert.Equal(t, []int{200, 200, 200, 200, 200}, codes)
 		assert.Equal(t, int32(5), dispatched, "without a store every copy is dispatched, verified")
 	})
 	t.Run("different decisions of one transaction, with a store", func(t *testing.T) {
-		t.Parallel()
 		v, codes, dispatched := run(t, []string{"", "signed", "under_review"},
 			cofidis.WithIdempotency(cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{})))
 		assert.Equal(t, int32(1), v.calls.Load())
@@ -139,7 +139,9 @@ func TestVerifier_concurrentCallsForOneTransactionAreCollapsed(t *testing.T) {
 // verification made by another one.
 func waitingForVerification(t *testing.T, n int) bool {
 	t.Helper()
-	return goroutinesIn("cofidis.(*verifyGroup).do") >= n+1 // the leader is in do too
+	// The leader is in do too. Only this test's goroutines count: other
+	// tests verify in parallel.
+	return goroutinesIn("cofidis.(*verifyGroup).do", "TestVerifier_concurrentCallsForOneTransactionAreCollapsed") >= n+1
 }
 
 // A flood of malformed requests writes a bounded number of log lines, while

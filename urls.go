@@ -179,10 +179,16 @@ const (
 	// ChannelNotification is Cofidis' servers, posting to a notification
 	// URL. The request is unsigned: anyone who knows the URL can post it.
 	ChannelNotification
+	// ChannelReconciliation is the Router itself: a decision it asked the
+	// Verifier (getStatus) for, because no outcome arrived in time for a
+	// tracked transaction (see WithReconciliation). Verified by
+	// construction; delivered to the notification callback.
+	ChannelReconciliation
 )
 
-// String returns "redirect", "notification" or "unknown" (and "Channel(n)"
-// for values outside the constants), for logs.
+// String returns "redirect", "notification", "reconciliation" or
+// "unknown" (and "Channel(n)" for values outside the constants), for logs
+// and metric labels.
 func (c Channel) String() string {
 	switch c {
 	case ChannelUnknown:
@@ -191,6 +197,8 @@ func (c Channel) String() string {
 		return "redirect"
 	case ChannelNotification:
 		return "notification"
+	case ChannelReconciliation:
+		return "reconciliation"
 	}
 	return "Channel(" + strconv.Itoa(int(c)) + ")"
 }

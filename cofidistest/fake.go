@@ -115,7 +115,9 @@ func describe(ch cofidis.Channel, set cofidis.EndpointSet, st cofidis.Status, su
 }
 
 // Play posts the journey's steps and returns one Delivery per request, in
-// the journey's order (with repetitions right after their step). A status
+// the journey's order (with repetitions right after their step). A lost
+// step (Step.Lost) only advances the Ledger, first, as Cofidis' state moves
+// whatever reaches the receiver: it is neither posted nor delivered. A status
 // code, even 500, is not an error: check Delivery.OK or HTTPStatus. Play
 // stops at the first request that could not be sent and returns the
 // deliveries so far with that error; with Concurrent, it posts everything
@@ -130,6 +132,13 @@ func (f Fake) Play(ctx context.Context, j Journey) ([]Delivery, error) {
 	for i, s := range j.Steps {
 		if s.Key == (cofidis.TransactionKey{}) {
 			s.Key = j.Key
+		}
+		if s.Lost {
+			// It happened at Cofidis, and reached nobody.
+			if f.Ledger != nil {
+				f.Ledger.Advance(s.Key, s.Status)
+			}
+			continue
 		}
 		posts = append(posts, post{step: i, s: s})
 		if s.channel() == cofidis.ChannelNotification {

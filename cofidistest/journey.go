@@ -32,6 +32,11 @@ type Step struct {
 	// Delay is waited before the step is posted: after the previous step,
 	// or after the start of the journey when Fake.Concurrent is set.
 	Delay time.Duration
+	// Lost makes the step happen at Cofidis (a Fake's Ledger advances to
+	// its status) without reaching the receiver: a notification lost on
+	// the way, a redirect the customer's closed tab never made. Fake.Play
+	// posts nothing for it and returns no Delivery.
+	Lost bool
 }
 
 func step(e cofidis.Endpoint, s cofidis.Status, sub cofidis.SubState) Step {
@@ -154,6 +159,30 @@ func (j Journey) Each(fn func(i int, s *Step)) Journey {
 		fn(i, &j.Steps[i])
 	}
 	return j
+}
+
+// LoseNotifications returns j with every notification lost (Step.Lost):
+// Cofidis decides, but none of its notifications reaches the receiver, as
+// when they are not enabled yet for the merchant or the merchant's servers
+// were down longer than Cofidis retries.
+func (j Journey) LoseNotifications() Journey {
+	return j.lose(cofidis.ChannelNotification)
+}
+
+// CloseBrowser returns j with every redirect lost (Step.Lost): the customer
+// closed the tab before Cofidis' page sent the browser back. With
+// LoseNotifications too, every callback is lost, and only reconciliation
+// (cofidis.WithReconciliation) recovers the decision.
+func (j Journey) CloseBrowser() Journey {
+	return j.lose(cofidis.ChannelRedirect)
+}
+
+func (j Journey) lose(ch cofidis.Channel) Journey {
+	return j.Each(func(_ int, s *Step) {
+		if s.channel() == ch {
+			s.Lost = true
+		}
+	})
 }
 
 // Then returns j with steps appended, such as a later validated

@@ -9,6 +9,13 @@
 // The suite uses real time: a few tests wait for short leases to end, which
 // takes well under a second in all. Each test uses its own random
 // transaction identities, so stores may share a backend with other tests.
+//
+// A store that also implements cofidis.Tracker (the due list of
+// cofidis.WithReconciliation) is checked as a Tracker too. Those tests
+// drive time through the now the Tracker methods take, never by sleeping;
+// since TakeDue returns whatever is due in the store, every store newStore
+// returns must have a due list of its own (a fresh prefix, schema or
+// database), not shared with other tests.
 package storetest
 
 import (
@@ -52,6 +59,17 @@ func Run(t *testing.T, newStore func(t *testing.T) cofidis.Store) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.fn(t, newStore(t))
+		})
+	}
+	if _, ok := newStore(t).(cofidis.Tracker); ok {
+		t.Run("tracker", func(t *testing.T) {
+			runTracker(t, func(t *testing.T) cofidis.Tracker {
+				s, ok := newStore(t).(cofidis.Tracker)
+				if !ok {
+					t.Fatal("newStore returned a store that is not a Tracker this time")
+				}
+				return s
+			})
 		})
 	}
 }
@@ -447,5 +465,249 @@ func testConcurrentClaims(t *testing.T, s cofidis.Store) {
 	}
 	if claimed != 1 {
 		t.Errorf("%d of %d concurrent claims got the action, want exactly 1", claimed, n)
+	}
+}
+
+// The Tracker's contract. Times are the caller's: base is an arbitrary
+// moment, far from the real clock, to show that the store uses the now it
+// is given.
+var base = time.Date(2031, 3, 14, 9, 26, 53, 0, time.UTC)
+
+func runTracker(t *testing.T, newTracker func(t *testing.T) cofidis.Tracker) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, tr cofidis.Tracker)
+	}{
+		{"due time", testTrackDue},
+		{"track twice", testTrackTwice},
+		{"take and lease", testTakeLease},
+		{"reschedule", testReschedule},
+		{"untrack", testUntrack},
+		{"order and limit", testOrderAndLimit},
+		{"key round trip", testTrackedKey},
+		{"concurrent takes", testConcurrentTakes},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, newTracker(t))
+		})
+	}
+}
+
+// tracked returns a transaction no other test uses, sent at since and due
+// an hour later.
+func tracked(since time.Time) cofidis.Tracked {
+	return cofidis.Tracked{
+		Key: cofidis.TransactionKey{
+			MerchantCountry: "fr", ProviderID: "providrid", ProviderTransactionID: cofidis.NullValue(),
+			MerchantID: "020280098", MerchantTransactionID: rand.Text()[:10], MerchantTransactionDate: "20310314",
+		},
+		Since: since,
+		Due:   since.Add(time.Hour),
+	}
+}
+
+func mustTrack(t *testing.T, tr cofidis.Tracker, x cofidis.Tracked) {
+	t.Helper()
+	if err := tr.Track(ctx(t), x); err != nil {
+		t.Fatalf("Track(%s): %v", x.Key, err)
+	}
+}
+
+func takeDue(t *testing.T, tr cofidis.Tracker, now time.Time, limit int, lease time.Duration) []cofidis.Tracked {
+	t.Helper()
+	got, err := tr.TakeDue(ctx(t), now, limit, lease)
+	if err != nil {
+		t.Fatalf("TakeDue(%s): %v", now, err)
+	}
+	for _, g := range got {
+		if g.Token == "" {
+			t.Fatalf("TakeDue returned %s without a token", g.Key)
+		}
+	}
+	return got
+}
+
+// ids lists the transaction ids of ts, for comparisons.
+func ids(ts []cofidis.Tracked) []string {
+	out := make([]string, len(ts))
+	for i, x := range ts {
+		out[i] = x.Key.MerchantTransactionID
+	}
+	return out
+}
+
+func wantIDs(t *testing.T, what string, got []cofidis.Tracked, want ...cofidis.Tracked) {
+	t.Helper()
+	g, w := ids(got), ids(want)
+	if len(g) != len(w) {
+		t.Fatalf("%s: got %v, want %v", what, g, w)
+	}
+	for i := range g {
+		if g[i] != w[i] {
+			t.Fatalf("%s: got %v, want %v", what, g, w)
+		}
+	}
+}
+
+func testTrackDue(t *testing.T, tr cofidis.Tracker) {
+	x := tracked(base)
+	mustTrack(t, tr, x)
+	wantIDs(t, "before its due time", takeDue(t, tr, x.Due.Add(-time.Millisecond), 10, time.Minute))
+	got := takeDue(t, tr, x.Due, 10, time.Minute)
+	wantIDs(t, "at its due time", got, x)
+	if !got[0].Due.Equal(x.Due) || !got[0].Since.Equal(x.Since) || got[0].Attempts != 0 {
+		t.Fatalf("TakeDue = due %s since %s attempts %d, want due %s since %s attempts 0",
+			got[0].Due, got[0].Since, got[0].Attempts, x.Due, x.Since)
+	}
+}
+
+func testTrackTwice(t *testing.T, tr cofidis.Tracker) {
+	x := tracked(base)
+	mustTrack(t, tr, x)
+	later := x
+	later.Due = x.Due.Add(24 * time.Hour)
+	mustTrack(t, tr, later)
+	got := takeDue(t, tr, x.Due, 10, time.Minute)
+	wantIDs(t, "a second Track changes nothing", got, x)
+	if !got[0].Due.Equal(x.Due) {
+		t.Fatalf("due %s, want the first Track's %s", got[0].Due, x.Due)
+	}
+}
+
+func testTakeLease(t *testing.T, tr cofidis.Tracker) {
+	x := tracked(base)
+	mustTrack(t, tr, x)
+	first := takeDue(t, tr, x.Due, 10, time.Minute)
+	wantIDs(t, "taken", first, x)
+	wantIDs(t, "while its lease runs", takeDue(t, tr, x.Due.Add(59*time.Second), 10, time.Minute))
+	second := takeDue(t, tr, x.Due.Add(time.Minute), 10, time.Minute)
+	wantIDs(t, "taken over when the lease ends", second, x)
+	if second[0].Token == first[0].Token {
+		t.Fatal("a takeover reuses the token")
+	}
+	stale := first[0]
+	stale.Due = x.Due.Add(time.Hour)
+	if err := tr.Reschedule(ctx(t), stale); !errors.Is(err, cofidis.ErrLeaseLost) {
+		t.Fatalf("Reschedule with the token taken over = %v, want ErrLeaseLost", err)
+	}
+	if err := tr.Untrack(ctx(t), stale); !errors.Is(err, cofidis.ErrLeaseLost) {
+		t.Fatalf("Untrack with the token taken over = %v, want ErrLeaseLost", err)
+	}
+	if err := tr.Untrack(ctx(t), second[0]); err != nil {
+		t.Fatalf("Untrack by the new holder: %v", err)
+	}
+}
+
+func testReschedule(t *testing.T, tr cofidis.Tracker) {
+	x := tracked(base)
+	mustTrack(t, tr, x)
+	got := takeDue(t, tr, x.Due, 10, time.Minute)[0]
+	got.Due, got.Attempts = x.Due.Add(time.Hour), 3
+	if err := tr.Reschedule(ctx(t), got); err != nil {
+		t.Fatalf("Reschedule: %v", err)
+	}
+	wantIDs(t, "before the new due time, even after the lease", takeDue(t, tr, got.Due.Add(-time.Second), 10, time.Minute))
+	again := takeDue(t, tr, got.Due, 10, time.Minute)
+	wantIDs(t, "at the new due time", again, x)
+	if again[0].Attempts != 3 || !again[0].Due.Equal(got.Due) {
+		t.Fatalf("attempts %d due %s, want 3 and %s", again[0].Attempts, again[0].Due, got.Due)
+	}
+	if err := tr.Reschedule(ctx(t), got); !errors.Is(err, cofidis.ErrLeaseLost) {
+		t.Fatalf("Reschedule with a token no longer holding it = %v, want ErrLeaseLost", err)
+	}
+	untaken := x
+	if err := tr.Reschedule(ctx(t), untaken); !errors.Is(err, cofidis.ErrLeaseLost) {
+		t.Fatalf("Reschedule without a token = %v, want ErrLeaseLost", err)
+	}
+}
+
+func testUntrack(t *testing.T, tr cofidis.Tracker) {
+	x := tracked(base)
+	mustTrack(t, tr, x)
+	got := takeDue(t, tr, x.Due, 10, time.Minute)[0]
+	if err := tr.Untrack(ctx(t), got); err != nil {
+		t.Fatalf("Untrack: %v", err)
+	}
+	wantIDs(t, "untracked, even after the lease", takeDue(t, tr, x.Due.Add(time.Hour), 10, time.Minute))
+	if err := tr.Untrack(ctx(t), got); !errors.Is(err, cofidis.ErrLeaseLost) {
+		t.Fatalf("Untrack twice = %v, want ErrLeaseLost", err)
+	}
+	mustTrack(t, tr, x) // tracked again, from scratch
+	wantIDs(t, "tracked again", takeDue(t, tr, x.Due, 10, time.Minute), x)
+}
+
+func testOrderAndLimit(t *testing.T, tr cofidis.Tracker) {
+	var xs []cofidis.Tracked
+	for i := range 5 {
+		x := tracked(base)
+		x.Due = base.Add(time.Duration(5-i) * time.Minute) // tracked latest first
+		mustTrack(t, tr, x)
+		xs = append([]cofidis.Tracked{x}, xs...)
+	}
+	now := base.Add(time.Hour)
+	wantIDs(t, "the earliest first, up to the limit", takeDue(t, tr, now, 2, time.Hour), xs[0], xs[1])
+	wantIDs(t, "then the next", takeDue(t, tr, now, 10, time.Hour), xs[2], xs[3], xs[4])
+	wantIDs(t, "then none", takeDue(t, tr, now, 10, time.Hour))
+}
+
+func testTrackedKey(t *testing.T, tr cofidis.Tracker) {
+	for _, pt := range []cofidis.NullString{{}, cofidis.NullValue(), cofidis.NullStringOf(""), cofidis.NullStringOf("PSP/42 é")} {
+		x := tracked(base)
+		x.Key.ProviderTransactionID = pt
+		x.Key.MerchantTransactionID += "/é %"
+		x.Since = base.Add(123 * time.Millisecond)
+		mustTrack(t, tr, x)
+		got := takeDue(t, tr, x.Due.Add(time.Hour), 10, time.Minute)
+		if len(got) != 1 || got[0].Key != x.Key || !got[0].Since.Equal(x.Since) {
+			t.Fatalf("TakeDue = %+v, want the key %+v and since %s back exactly", got, x.Key, x.Since)
+		}
+		if err := tr.Untrack(ctx(t), got[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func testConcurrentTakes(t *testing.T, tr cofidis.Tracker) {
+	const n, takers = 40, 8
+	want := map[string]bool{}
+	for range n {
+		x := tracked(base)
+		mustTrack(t, tr, x)
+		want[x.Key.MerchantTransactionID] = true
+	}
+	var (
+		mu    sync.Mutex
+		taken = map[string]int{}
+		wg    sync.WaitGroup
+	)
+	for range takers {
+		wg.Go(func() {
+			for {
+				got, err := tr.TakeDue(ctx(t), base.Add(2*time.Hour), 3, time.Hour)
+				if err != nil {
+					t.Errorf("TakeDue: %v", err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, g := range got {
+					taken[g.Key.MerchantTransactionID]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for id := range want {
+		if taken[id] != 1 {
+			t.Errorf("%s taken %d times, want once", id, taken[id])
+		}
+	}
+	if len(taken) != n {
+		t.Errorf("%d transactions taken, want %d", len(taken), n)
 	}
 }

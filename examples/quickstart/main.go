@@ -1,7 +1,9 @@
 // Command quickstart shows the library at work in one command: it starts a
 // Cofidis callback receiver on a loopback port, plays the accepted,
 // pending-then-accepted and refused journeys against it over HTTP with the
-// cofidistest fake, prints each typed event as the receiver delivers it, and
+// cofidistest fake, then a journey whose every callback is lost, recovered
+// by reconciliation (Cofidis' 50-minute rule, shortened here to a couple of
+// seconds); it prints each typed event as the receiver delivers it, and
 // stops.
 //
 //	go run ./examples/quickstart
@@ -15,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -51,9 +54,12 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 
 	var getStatus cofidistest.Ledger // stands in for your getStatus client
-	shop := &shop{out: w}
+	shop := &shop{out: w, reconciled: make(chan struct{}, 1)}
 	rt, err := cofidis.NewRouter(urls, shop.onRedirect, shop.onNotification,
-		cofidis.WithVerifier(&getStatus), // only getStatus proves a status
+		cofidis.WithVerifier(&getStatus),                                              // only getStatus proves a status
+		cofidis.WithIdempotency(cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{})), // one process
+		cofidis.WithReconciliation(cofidis.ReconcileOptions{Deadline: reconcileAfter, Interval: 100 * time.Millisecond}),
+		cofidis.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 	)
 	if err != nil {
 		return errors.Join(err, ln.Close())
@@ -72,8 +78,15 @@ func run(ctx context.Context, w io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(w, "receiver listening on http://%s/shop/cofidis/\n", ln.Addr())
+	reconcileCtx, stopReconciler := context.WithCancel(ctx)
+	reconciler := make(chan error, 1)
+	go func() { reconciler <- rt.RunReconciler(reconcileCtx) }()
 
-	playErr := play(ctx, w, urls, &getStatus)
+	playErr := play(ctx, w, urls, rt, &getStatus, shop)
+	stopReconciler()
+	if err := <-reconciler; !errors.Is(err, context.Canceled) {
+		playErr = errors.Join(playErr, err)
+	}
 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -90,8 +103,13 @@ func run(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-// play has the fake Cofidis post three journeys over HTTP.
-func play(ctx context.Context, w io.Writer, urls cofidis.URLs, getStatus *cofidistest.Ledger) error {
+// reconcileAfter stands in for Cofidis' 50 minutes, so that the demo
+// shows a decision recovered by reconciliation without waiting for them.
+const reconcileAfter = 2 * time.Second
+
+// play has the fake Cofidis post three journeys over HTTP, then play one
+// whose callbacks are all lost, which reconciliation recovers.
+func play(ctx context.Context, w io.Writer, urls cofidis.URLs, rt *cofidis.Router, getStatus *cofidistest.Ledger, shop *shop) error {
 	fake := cofidistest.Fake{
 		URLs:   urls,
 		Client: &http.Client{Timeout: 10 * time.Second},
@@ -99,20 +117,41 @@ func play(ctx context.Context, w io.Writer, urls cofidis.URLs, getStatus *cofidi
 	}
 	ids := rand.New(rand.NewPCG(2026, 2)) // the same transaction ids at every run
 	newKey := func() cofidis.TransactionKey { return cofidistest.NewKey(cofidistest.KeyOptions{Rand: ids}) }
-	for _, journey := range []cofidistest.Journey{
+	journeys := []cofidistest.Journey{
 		cofidistest.Accepted(newKey()),
 		cofidistest.PendingAccepted(newKey()),
 		cofidistest.Refused(newKey()),
-	} {
-		name := journey.Name
-		fmt.Fprintf(w, "\njourney %s:\n", name)
+		cofidistest.Accepted(newKey()).LoseNotifications().CloseBrowser(),
+	}
+	for i, journey := range journeys {
+		// initialize succeeded and the customer goes to the journey: the
+		// transaction is tracked until its outcome arrives.
+		if err := rt.Track(ctx, journey.Key, time.Now()); err != nil {
+			return err
+		}
+		lost := i == len(journeys)-1
+		if lost {
+			fmt.Fprintf(w, "\njourney callbacks lost (%s at Cofidis; none of its callbacks arrives, so getStatus is asked after %s instead of 50 minutes):\n",
+				journey.Name, reconcileAfter)
+		} else {
+			fmt.Fprintf(w, "\njourney %s:\n", journey.Name)
+		}
 		deliveries, err := fake.Play(ctx, journey)
 		if err != nil {
-			return fmt.Errorf("journey %s: %w", name, err)
+			return fmt.Errorf("journey %s: %w", journey.Name, err)
 		}
 		for _, d := range deliveries {
 			if !d.OK() {
-				return fmt.Errorf("journey %s: %s", name, d)
+				return fmt.Errorf("journey %s: %s", journey.Name, d)
+			}
+		}
+		if lost {
+			select {
+			case <-shop.reconciled:
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(reconcileAfter + 10*time.Second):
+				return fmt.Errorf("journey %s: no decision recovered", journey.Name)
 			}
 		}
 	}
@@ -122,9 +161,10 @@ func play(ctx context.Context, w io.Writer, urls cofidis.URLs, getStatus *cofidi
 
 // shop is the merchant's side: the two callbacks print what they receive.
 type shop struct {
-	mu  sync.Mutex
-	out io.Writer
-	n   int
+	mu         sync.Mutex
+	out        io.Writer
+	n          int
+	reconciled chan struct{} // a decision recovered by reconciliation
 }
 
 // onRedirect answers the customer's browser. A redirect proves nothing:
@@ -134,9 +174,18 @@ func (s *shop) onRedirect(w http.ResponseWriter, r *http.Request, ev cofidis.Eve
 	return cofidis.SeeOther(w, r, "/shop/orders/"+ev.TransactionKey.MerchantTransactionID)
 }
 
-// onNotification acts on Cofidis' server notifications: nil answers 200, an
-// error 500 so that Cofidis retries.
+// onNotification acts on Cofidis' decisions, from its server notifications
+// or recovered by reconciliation: nil answers 200, an error 500 so that
+// Cofidis (or the reconciliation) retries.
 func (s *shop) onNotification(_ context.Context, ev cofidis.Event) error {
+	if ev.Channel == cofidis.ChannelReconciliation {
+		defer func() {
+			select {
+			case s.reconciled <- struct{}{}:
+			default:
+			}
+		}()
+	}
 	var next string
 	switch {
 	case ev.Status.IsAccepted():
@@ -153,7 +202,10 @@ func (s *shop) onNotification(_ context.Context, ev cofidis.Event) error {
 }
 
 func (s *shop) print(ev cofidis.Event, next string) {
-	endpoint, _ := ev.Endpoint()
+	endpoint := "-"
+	if e, ok := ev.Endpoint(); ok {
+		endpoint = e.String()
+	}
 	sub := string(ev.SubState)
 	if sub == "" {
 		sub = "-"
@@ -161,7 +213,7 @@ func (s *shop) print(ev cofidis.Event, next string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.n++
-	fmt.Fprintf(s.out, "  %-12s %-22s %-10s %-6s tx=%s verified=%-5t -> %s\n",
+	fmt.Fprintf(s.out, "  %-14s %-22s %-10s %-6s tx=%s verified=%-5t -> %s\n",
 		ev.Channel, endpoint, ev.Status, sub, ev.TransactionKey.MerchantTransactionID, ev.Verified, next)
 }
 

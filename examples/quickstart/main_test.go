@@ -53,7 +53,9 @@ func TestQuickstartPrintsEveryEventAndStops(t *testing.T) {
 		"journey refused:",
 		"redirect returnUrlOther Refused - tx=C verified=true -> show the order page",
 		"notification notificationUrlOther Refused - tx=C verified=true -> release the order",
-		"8 events received; receiver stopped",
+		"journey callbacks lost (accepted at Cofidis; none of its callbacks arrives, so getStatus is asked after 2s instead of 50 minutes):",
+		"reconciliation - to_confirm - tx=D verified=true -> call confirm (once)",
+		"9 events received; receiver stopped",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("output:\n%s\nwant (spaces collapsed, ids lettered):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

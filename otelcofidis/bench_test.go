@@ -46,30 +46,7 @@ func BenchmarkNotification(b *testing.B) {
 	verifier := cofidis.VerifierFunc(func(context.Context, cofidis.TransactionKey) (cofidis.Status, error) {
 		return cofidis.StatusPending, nil
 	})
-	sdk := func(sampler sdktrace.Sampler) []otelcofidis.Option {
-		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler),
-			sdktrace.WithBatcher(tracetest.NewNoopExporter()))
-		b.Cleanup(func() {
-			_ = mp.Shutdown(context.Background())
-			_ = tp.Shutdown(context.Background())
-		})
-		return []otelcofidis.Option{otelcofidis.WithMeterProvider(mp), otelcofidis.WithTracerProvider(tp)}
-	}
-	for _, bc := range []struct {
-		name string
-		otel func() []otelcofidis.Option // nil: no Observer
-	}{
-		{"no-observer", nil},
-		{"otel-noop", func() []otelcofidis.Option {
-			return []otelcofidis.Option{
-				otelcofidis.WithMeterProvider(metricnoop.NewMeterProvider()),
-				otelcofidis.WithTracerProvider(tracenoop.NewTracerProvider()),
-			}
-		}},
-		{"otel-sdk-sampled", func() []otelcofidis.Option { return sdk(sdktrace.AlwaysSample()) }},
-		{"otel-sdk-unsampled", func() []otelcofidis.Option { return sdk(sdktrace.NeverSample()) }},
-	} {
+	for _, bc := range benchSetups(b) {
 		b.Run(bc.name, func(b *testing.B) {
 			urls, err := cofidis.NewURLs("https://shop.example/payments")
 			if err != nil {
@@ -80,8 +57,8 @@ func BenchmarkNotification(b *testing.B) {
 				cofidis.WithIdempotency(freshStore{}),
 				cofidis.WithLogger(slog.New(slog.DiscardHandler)),
 			}
-			if bc.otel != nil {
-				obs, err := otelcofidis.New(bc.otel()...)
+			if bc.opts != nil {
+				obs, err := otelcofidis.New(bc.opts()...)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -101,6 +78,73 @@ func BenchmarkNotification(b *testing.B) {
 				if w.Code != http.StatusOK {
 					b.Fatalf("answered %d", w.Code)
 				}
+			}
+		})
+	}
+}
+
+// benchSetup is a way to run the Observer, or none (nil opts).
+type benchSetup struct {
+	name string
+	opts func() []otelcofidis.Option
+}
+
+// benchSetups are no Observer, then otelcofidis with no-op providers
+// (OpenTelemetry not configured), and with the SDK: a ManualReader and a
+// tracer provider exporting to a no-op exporter through a batch processor,
+// sampling every trace or none.
+func benchSetups(b *testing.B) []benchSetup {
+	sdk := func(sampler sdktrace.Sampler) []otelcofidis.Option {
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sampler),
+			sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+		b.Cleanup(func() {
+			_ = mp.Shutdown(context.Background())
+			_ = tp.Shutdown(context.Background())
+		})
+		return []otelcofidis.Option{otelcofidis.WithMeterProvider(mp), otelcofidis.WithTracerProvider(tp)}
+	}
+	return []benchSetup{
+		{"no-observer", nil},
+		{"otel-noop", func() []otelcofidis.Option {
+			return []otelcofidis.Option{
+				otelcofidis.WithMeterProvider(metricnoop.NewMeterProvider()),
+				otelcofidis.WithTracerProvider(tracenoop.NewTracerProvider()),
+			}
+		}},
+		{"otel-sdk-sampled", func() []otelcofidis.Option { return sdk(sdktrace.AlwaysSample()) }},
+		{"otel-sdk-unsampled", func() []otelcofidis.Option { return sdk(sdktrace.NeverSample()) }},
+	}
+}
+
+// BenchmarkObserver is the Observer alone, called as the Router calls it
+// for the notification of BenchmarkNotification: a request and four calls.
+// It isolates the Observer's cost from the request's, which a shared
+// machine makes noisy.
+func BenchmarkObserver(b *testing.B) {
+	key := cofidistest.NewKey(cofidistest.KeyOptions{MerchantTransactionID: "2YgKoUd4DB", Now: testNow})
+	ev := &cofidis.Event{
+		Callback:  cofidis.Callback{TransactionKey: key, Status: cofidis.StatusPending, SubState: cofidis.SubStateSigned},
+		Channel:   cofidis.ChannelNotification,
+		Endpoints: cofidis.EndpointSet(0).Add(cofidis.EndpointNotificationPending),
+		Verified:  true,
+	}
+	calls := []cofidis.Call{cofidis.CallStoreClaim, cofidis.CallVerifier, cofidis.CallCallback, cofidis.CallStoreComplete}
+	for _, bc := range benchSetups(b)[1:] {
+		b.Run(bc.name, func(b *testing.B) {
+			obs, err := otelcofidis.New(bc.opts()...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				rctx := obs.StartRequest(ctx, cofidis.ChannelNotification)
+				for _, c := range calls {
+					cctx := obs.StartCall(rctx, c)
+					obs.EndCall(cctx, c, time.Millisecond, nil)
+				}
+				obs.EndRequest(rctx, cofidis.Report{Channel: cofidis.ChannelNotification, Event: ev, Outcome: cofidis.OutcomeProcessed})
 			}
 		})
 	}

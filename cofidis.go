@@ -178,7 +178,7 @@ func NewRouter(urls URLs, onRedirect RedirectFunc, onNotification NotificationFu
 	}
 	var tracker Tracker
 	if cfg.store != nil {
-		rs := recoveringStore{Store: cfg.store, logger: cfg.logger, observers: cfg.observers}
+		rs := newRecoveringStore(cfg.store, cfg.logger, cfg.observers)
 		if t, ok := cfg.store.(Tracker); ok && cfg.reconcile != nil {
 			tracker = recoveringTracker{Tracker: t, rs: rs}
 		}

@@ -494,6 +494,9 @@ func (h *claimHold) complete(ctx context.Context, advance bool) error {
 	// The first attempt is made whatever the time: after the lease, the
 	// store still accepts it if nobody claimed the action since.
 	err := h.rt.cfg.store.Complete(ctx, key, h.token)
+	if err == nil || errors.Is(err, ErrLeaseLost) {
+		return err
+	}
 	retryCtx, cancel := context.WithDeadline(ctx, h.leaseEnd)
 	defer cancel()
 	for backoff := 10 * time.Millisecond; err != nil && !errors.Is(err, ErrLeaseLost); backoff = min(2*backoff, time.Second) {
@@ -593,6 +596,16 @@ type recoveringStore struct {
 	Store
 	logger    *slog.Logger
 	observers observers
+	// inMemory is set for a store that answers from memory under a mutex
+	// (MemoryStore): its calls cannot hang, and a timer each would only
+	// cost.
+	inMemory bool
+}
+
+// newRecoveringStore wraps s for a Router.
+func newRecoveringStore(s Store, logger *slog.Logger, os observers) recoveringStore {
+	_, inMemory := s.(interface{ inMemory() })
+	return recoveringStore{Store: s, logger: logger, observers: os, inMemory: inMemory}
 }
 
 func (s recoveringStore) recovered(ctx context.Context, method string, err *error) {
@@ -617,8 +630,11 @@ func (s recoveringStore) recovered(ctx context.Context, method string, err *erro
 func guard[T any](s recoveringStore, ctx context.Context, call Call, method string, fn func(context.Context) (T, error)) (res T, err error) {
 	err = s.observers.call(ctx, call, func(ctx context.Context) (err error) {
 		defer s.recovered(ctx, method, &err)
-		ctx, cancel := context.WithTimeout(ctx, settleTimeout)
-		defer cancel()
+		if !s.inMemory {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, settleTimeout)
+			defer cancel()
+		}
 		res, err = fn(ctx)
 		return err
 	})

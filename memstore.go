@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"crypto/rand"
+	"hash/maphash"
 	"sync"
 	"time"
 )
@@ -22,36 +23,39 @@ type MemoryStoreOptions struct {
 // MemoryStore is a Store held in the process's memory: the store for a
 // receiver that runs as a single process. It is also a Tracker, for
 // WithReconciliation; tracked transactions are kept until untracked, not
-// for the TTL. Several replicas need a shared
-// store (see the redisstore module), since each MemoryStore only knows its
-// own deliveries. It is safe for concurrent use.
+// for the TTL. Several replicas need a shared store (see the redisstore
+// and pgstore modules), since each MemoryStore only knows its own
+// deliveries. It is safe for concurrent use.
 //
 // Memory stays bounded: a transaction's record expires TTL after its last
 // write, and expired records are swept every TTL/8, so the store holds at
-// most the transactions of the last 9/8 TTL.
+// most the transactions of the last 9/8 TTL, about 150 bytes each for a
+// transaction with one action (BENCHMARKS.md).
 type MemoryStore struct {
 	mu        sync.Mutex
 	ttl       time.Duration
 	now       func() time.Time
-	txns      map[string]*memTxn
+	seed      maphash.Seed // for the tokens' hashes
+	txns      map[string]memTxn
 	nextSweep time.Time
 	tracked   map[string]*memTracked // Tracker: by transaction
 	due       dueHeap                // Tracker: tracked, earliest due first
 }
 
-// memTxn is what a MemoryStore records about one transaction.
+// memTxn is what a MemoryStore records about one transaction: a value in
+// the map, kept small because a busy receiver holds a week of them.
 type memTxn struct {
-	expires  time.Time
-	furthest Status
-	rank     int
-	actions  map[string]*memAction
+	actions  []memAction
+	expires  int64 // UnixNano
+	furthest uint8 // 1 + the furthest status's row in statusTable; 0 for none
 }
 
 // memAction is one action of a transaction: held under a lease, or done.
 type memAction struct {
-	token string
-	until time.Time // end of the lease while held
-	done  bool
+	action string
+	token  uint64 // the holder's token, hashed: a store compares tokens, never returns them
+	until  int64  // UnixNano end of the lease while held
+	done   bool
 }
 
 var (
@@ -61,7 +65,10 @@ var (
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore(opts MemoryStoreOptions) *MemoryStore {
-	s := &MemoryStore{ttl: opts.TTL, now: opts.Clock, txns: map[string]*memTxn{}, tracked: map[string]*memTracked{}}
+	s := &MemoryStore{
+		ttl: opts.TTL, now: opts.Clock, seed: maphash.MakeSeed(),
+		txns: map[string]memTxn{}, tracked: map[string]*memTracked{},
+	}
 	if s.ttl <= 0 {
 		s.ttl = DefaultRetention
 	}
@@ -70,6 +77,10 @@ func NewMemoryStore(opts MemoryStoreOptions) *MemoryStore {
 	}
 	return s
 }
+
+// inMemory marks the Router's stores that answer from memory, under a
+// mutex: bounding their calls with a timer would only cost.
+func (*MemoryStore) inMemory() {}
 
 // Len returns the number of transactions the store holds, including
 // expired ones not swept yet: a gauge of its memory use.
@@ -84,18 +95,25 @@ func (s *MemoryStore) Claim(ctx context.Context, key ActionKey, lease time.Durat
 	if err := ctx.Err(); err != nil {
 		return ClaimResult{}, err
 	}
+	token := rand.Text()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	s.sweep(now)
-	t := s.txn(key.Transaction, now, true)
-	res := t.state(key.Action, now)
+	t, _ := s.txn(key.Transaction, now)
+	i, res := t.state(key.Action, now.UnixNano())
 	if res.State != Unclaimed {
 		return res, nil
 	}
-	res.State, res.Token = Claimed, rand.Text()
-	t.actions[key.Action] = &memAction{token: res.Token, until: now.Add(lease)}
-	t.expires = now.Add(s.ttl)
+	a := memAction{action: key.Action, token: s.hash(token), until: now.Add(lease).UnixNano()}
+	if i < 0 {
+		t.actions = append(t.actions, a)
+	} else {
+		t.actions[i] = a
+	}
+	t.expires = now.Add(s.ttl).UnixNano()
+	s.txns[key.Transaction] = t
+	res.State, res.Token = Claimed, token
 	return res, nil
 }
 
@@ -104,23 +122,25 @@ func (s *MemoryStore) Complete(ctx context.Context, key ActionKey, token string)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	h := s.hash(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	t := s.txn(key.Transaction, now, true)
-	a := t.actions[key.Action]
+	t, _ := s.txn(key.Transaction, now)
+	i := t.find(key.Action)
 	switch {
-	case a == nil:
-		a = &memAction{token: token}
-		t.actions[key.Action] = a
-	case a.token != token:
+	case i < 0:
+		t.actions = append(t.actions, memAction{action: key.Action, token: h, done: true})
+	case t.actions[i].token != h:
 		return ErrLeaseLost
+	default:
+		t.actions[i].done, t.actions[i].until = true, 0
 	}
-	a.done, a.until = true, time.Time{}
-	if key.Rank > t.rank {
-		t.rank, t.furthest = key.Rank, key.Status
+	if row := statusRow(key.Status); key.Rank > 0 && row >= 0 && key.Rank > t.furthestInfo().rank {
+		t.furthest = uint8(row + 1) //nolint:gosec // the table has fewer than 255 rows
 	}
-	t.expires = now.Add(s.ttl)
+	t.expires = now.Add(s.ttl).UnixNano()
+	s.txns[key.Transaction] = t
 	return nil
 }
 
@@ -129,20 +149,22 @@ func (s *MemoryStore) Release(ctx context.Context, key ActionKey, token string) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	h := s.hash(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := s.txn(key.Transaction, s.now(), false)
-	if t == nil {
+	t, ok := s.txn(key.Transaction, s.now())
+	if !ok {
 		return nil
 	}
-	a := t.actions[key.Action]
+	i := t.find(key.Action)
 	switch {
-	case a == nil:
+	case i < 0:
 		return nil
-	case a.done || a.token != token:
+	case t.actions[i].done || t.actions[i].token != h:
 		return ErrLeaseLost
 	}
-	delete(t.actions, key.Action)
+	t.actions = append(t.actions[:i], t.actions[i+1:]...)
+	s.txns[key.Transaction] = t
 	return nil
 }
 
@@ -154,41 +176,66 @@ func (s *MemoryStore) Peek(ctx context.Context, key ActionKey) (ClaimResult, err
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	t := s.txn(key.Transaction, now, false)
-	if t == nil {
+	t, ok := s.txn(key.Transaction, now)
+	if !ok {
 		return ClaimResult{State: Unclaimed}, nil
 	}
-	return t.state(key.Action, now), nil
+	_, res := t.state(key.Action, now.UnixNano())
+	return res, nil
+}
+
+// hash is the hash under which a token is kept.
+func (s *MemoryStore) hash(token string) uint64 {
+	return maphash.String(s.seed, token)
+}
+
+// find returns the index of action in t.actions, or -1.
+func (t *memTxn) find(action string) int {
+	for i := range t.actions {
+		if t.actions[i].action == action {
+			return i
+		}
+	}
+	return -1
+}
+
+// furthestInfo returns the row of the furthest status, or a zero row
+// (no status, rank 0) when none is recorded.
+func (t *memTxn) furthestInfo() statusInfo {
+	if t.furthest == 0 {
+		return statusInfo{}
+	}
+	return statusTable[t.furthest-1]
 }
 
 // state reports what is recorded for an action (Unclaimed, InProgress or
-// Done) and the transaction's furthest status, as Peek answers; Claim takes
-// the action when it is Unclaimed. The caller holds s.mu.
-func (t *memTxn) state(action string, now time.Time) ClaimResult {
-	res := ClaimResult{State: Unclaimed, Furthest: t.furthest}
-	if a := t.actions[action]; a != nil {
+// Done) and the transaction's furthest status, as Peek answers, with the
+// action's index (-1 when it has no record). Claim takes the action when
+// it is Unclaimed.
+func (t *memTxn) state(action string, now int64) (int, ClaimResult) {
+	res := ClaimResult{State: Unclaimed, Furthest: t.furthestInfo().status}
+	i := t.find(action)
+	if i >= 0 {
+		a := t.actions[i]
 		if a.done {
 			res.State = Done
-		} else if left := a.until.Sub(now); left > 0 {
-			res.State, res.RetryAfter = InProgress, left
+		} else if left := a.until - now; left > 0 {
+			res.State, res.RetryAfter = InProgress, time.Duration(left)
 		}
 	}
-	return res
+	return i, res
 }
 
-// txn returns the live record of a transaction, creating it if create is
-// set; an expired record counts as absent. The caller holds s.mu.
-func (s *MemoryStore) txn(id string, now time.Time, create bool) *memTxn {
-	t := s.txns[id]
-	if t != nil && !now.Before(t.expires) {
+// txn returns the live record of a transaction (a copy: store it back
+// after changing it), and whether it exists; an expired record is dropped
+// and counts as absent. The caller holds s.mu.
+func (s *MemoryStore) txn(id string, now time.Time) (memTxn, bool) {
+	t, ok := s.txns[id]
+	if ok && now.UnixNano() >= t.expires {
 		delete(s.txns, id)
-		t = nil
+		return memTxn{}, false
 	}
-	if t == nil && create {
-		t = &memTxn{expires: now.Add(s.ttl), actions: map[string]*memAction{}}
-		s.txns[id] = t
-	}
-	return t
+	return t, ok
 }
 
 // sweep drops expired records every TTL/8: the cost of a pass over the map
@@ -198,8 +245,9 @@ func (s *MemoryStore) sweep(now time.Time) {
 	if now.Before(s.nextSweep) {
 		return
 	}
+	n := now.UnixNano()
 	for id, t := range s.txns {
-		if !now.Before(t.expires) {
+		if n >= t.expires {
 			delete(s.txns, id)
 		}
 	}

@@ -136,6 +136,17 @@ var statusTable = [...]statusInfo{
 	{StatusCanceled, classReversed, 7, ""},
 }
 
+// statusRow returns the row of the canonical status s in statusTable, or
+// -1 for any other value.
+func statusRow(s Status) int {
+	for i := range statusTable {
+		if statusTable[i].status == s {
+			return i
+		}
+	}
+	return -1
+}
+
 // ParseStatus returns the canonical constant for a transactionStatus,
 // matching ASCII letters case-insensitively ("REFUSED", "To_confirm" and
 // "refused" all give StatusRefused or StatusToConfirm).

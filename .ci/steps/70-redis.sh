@@ -20,3 +20,6 @@ step "redisstore module: vet, lint, contract suite and load test (race detector 
 lint_module redisstore
 # The cluster tests need the cluster: 71-redis-cluster.sh runs them.
 (cd redisstore && go test -race -count=1 -v -skip '^TestCluster' ./... 2>&1 | grep -Ev '^(=== (RUN|PAUSE|CONT)|\s+--- PASS)')
+
+step "redisstore on one redis-server: benchmarks run a few iterations (no timing is checked)"
+(cd redisstore && go test -run '^$' -bench '^BenchmarkRouter$/^single$' -benchtime=100x .)

@@ -114,9 +114,7 @@ type Options struct {
 type Store struct {
 	pool        *pgxpool.Pool
 	retentionUS int64 // Options.Retention in microseconds, the database's resolution
-
-	actions, transactions string // sanitized, possibly qualified, table names
-	ddl                   string
+	ddl         string
 
 	claimSQL, completeSQL, releaseSQL, peekSQL string
 	purgeSQL                                   [2]string // actions, transactions
@@ -178,20 +176,19 @@ func ident(schema, name string) string {
 
 // build writes the store's SQL for its table names and retention.
 func (s *Store) build(schema, prefix string) {
-	s.actions = ident(schema, prefix+"actions")
-	s.transactions = ident(schema, prefix+"transactions")
-	names := strings.NewReplacer(
-		"{actions}", s.actions,
-		"{transactions}", s.transactions,
-		"{actions_written_at}", pgx.Identifier{prefix + "actions_written_at"}.Sanitize(),
-		"{transactions_written_at}", pgx.Identifier{prefix + longestSuffix}.Sanitize(),
-		"{free}", free,
-		"{expired}", expired,
-	)
 	// The retention is written into the statements as an integer (no
 	// injection), so that each takes only the parameters of its operation.
-	retention := strings.NewReplacer("{retention}", fmt.Sprintf("%d * interval '1 microsecond'", s.retentionUS))
-	expand := func(sql string) string { return retention.Replace(names.Replace(sql)) }
+	// One pass of one Replacer, which never rescans what it inserted: a
+	// table name cannot bring placeholders of its own.
+	retention := fmt.Sprintf("%d * interval '1 microsecond'", s.retentionUS)
+	expand := strings.NewReplacer(
+		"{actions}", ident(schema, prefix+"actions"),
+		"{transactions}", ident(schema, prefix+"transactions"),
+		"{actions_written_at}", pgx.Identifier{prefix + "actions_written_at"}.Sanitize(),
+		"{transactions_written_at}", pgx.Identifier{prefix + longestSuffix}.Sanitize(),
+		"{free}", strings.ReplaceAll(free, "{retention}", retention),
+		"{expired}", strings.ReplaceAll(expired, "{retention}", retention),
+	).Replace
 	s.ddl = expand(ddlSQL)
 	if schema != "" {
 		s.ddl = "CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{schema}.Sanitize() + ";\n" + s.ddl
@@ -282,9 +279,11 @@ const completeSQL = `WITH act AS (
 SELECT EXISTS (SELECT FROM act)`
 
 // releaseSQL: $1 transaction, $2 action, $3 token. It locks the action's
-// row (FOR UPDATE reads its latest version, even one committed after the
-// statement began), deletes it when the token holds it, and returns whether
-// the release succeeded: the token held it, or nothing live is recorded.
+// row (FOR UPDATE reads its latest version, even one a takeover committed
+// after the statement began), deletes it when the token holds it, and
+// returns whether the release succeeded: the token held it, or nothing live
+// is recorded (a row inserted after the statement began is not seen: the
+// release came first).
 const releaseSQL = `WITH cur AS (
 	SELECT NOT done AND token = $3 AS ours, {expired} AS gone
 	FROM {actions} WHERE transaction_id = $1 AND action = $2

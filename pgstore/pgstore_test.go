@@ -148,6 +148,7 @@ func TestNames_areQuotedVerbatim(t *testing.T) {
 		{"a statement in the prefix", "", `x"; DROP TABLE cofidis_actions; --`},
 		{"a quote and a dot", `"."`, `a.b"_`},
 		{"upper case kept", "Shop", "Cofidis_"},
+		{"the store's own placeholders", "{actions}", "{retention}{expired}_"},
 		{"spaces and non-ASCII", " bestellungen ü", "zahlungen ü "},
 		{"prefix at the length limit", "", strings.Repeat("p", 40)},
 	}

@@ -32,6 +32,13 @@ var ErrNoClaim = errors.New("pgstore: no claim to complete (build the Router wit
 // the action since, and then tx must be rolled back: its writes would repeat
 // that delivery's. It returns ErrNoClaim for a claim without a token.
 //
+// claim.Key.Rank moves the transaction's furthest status, as in
+// Store.Complete. In a redirect callback (cofidis.WithRedirectClaims), set
+// it to 0 unless ev.Verified: the Router completes an unverified redirect
+// without moving the furthest status, but the claim it hands the callback
+// carries the event's rank, and a forged redirect must not make the real
+// decisions look stale.
+//
 // Call it last, just before Commit: it locks the action's row until tx
 // ends, and a duplicate delivery waits for that (it then finds the action
 // done, or takes it over after a rollback). Under the default READ COMMITTED
@@ -79,6 +86,9 @@ const rollbackTimeout = 5 * time.Second
 // meaning). fn must not commit or roll back tx, and should write only to
 // the database: anything else it does is repeated when the transaction
 // rolls back.
+//
+// In a redirect callback, use CompleteTx instead, with the rank the event
+// deserves (see there).
 //
 // A failed Commit is returned too. The commit may have happened all the
 // same (the connection died after sending it): the action is then done, the

@@ -203,10 +203,13 @@ func New(opts ...Option) (*Observer, error) {
 	return o, nil
 }
 
-// ctxKey finds an Observer's own state in a context: its span, not the
-// innermost span of the context, which may belong to another Observer
-// running after it.
-type ctxKey struct{ o *Observer }
+// requestCtxKey and callCtxKey find an Observer's own state in a context:
+// its span, not the innermost span of the context, which may belong to
+// another Observer running after it.
+type (
+	requestCtxKey struct{ o *Observer }
+	callCtxKey    struct{ o *Observer }
+)
 
 // requestContext is the context StartRequest returns: the request's
 // context with the request's span, plus what EndRequest needs. Being the
@@ -220,9 +223,9 @@ type requestContext struct {
 	start time.Time
 }
 
-// Value returns rc for the Observer's key, and asks the parent otherwise.
+// Value returns rc for the Observer's request key, and asks the parent otherwise.
 func (rc *requestContext) Value(key any) any {
-	if k, ok := key.(ctxKey); ok && k.o == rc.o {
+	if k, ok := key.(requestCtxKey); ok && k.o == rc.o {
 		return rc
 	}
 	return rc.Context.Value(key)
@@ -243,9 +246,6 @@ func (cc *callContext) Value(key any) any {
 	}
 	return cc.Context.Value(key)
 }
-
-// callCtxKey finds an Observer's call state in a context.
-type callCtxKey struct{ o *Observer }
 
 // StartRequest starts the request's span, named "cofidis." and the channel
 // ("cofidis.notification"), as a child of the span ctx carries (otelhttp's
@@ -270,7 +270,7 @@ func (o *Observer) EndRequest(ctx context.Context, rep cofidis.Report) {
 	if rep.Outcome == cofidis.OutcomeRejected || rep.Outcome == cofidis.OutcomeStoreFailed {
 		o.rejections.Add(ctx, 1, o.rejectionSets.get(rejectionKey{channel: rep.Channel, class: class}, o.rejectionAttrs).add...)
 	}
-	rc, _ := ctx.Value(ctxKey{o}).(*requestContext)
+	rc, _ := ctx.Value(requestCtxKey{o}).(*requestContext)
 	if rc == nil {
 		return // not a request this Observer started
 	}
@@ -350,7 +350,7 @@ func (o *Observer) StartCall(ctx context.Context, call cofidis.Call) context.Con
 // error.
 func (o *Observer) EndCall(ctx context.Context, call cofidis.Call, elapsed time.Duration, err error) {
 	ch, ok := cofidis.ChannelUnknown, false
-	if rc, _ := ctx.Value(ctxKey{o}).(*requestContext); rc != nil {
+	if rc, _ := ctx.Value(requestCtxKey{o}).(*requestContext); rc != nil {
 		ch, ok = rc.ch, true
 	}
 	class := callErrorType(err)

@@ -291,6 +291,20 @@ type crashRun struct {
 	generation                         atomic.Int64 // replica processes started
 }
 
+// nextPoint returns the death point of the next replica: the one fewest
+// replicas died at so far, in turn among equals, so that every point is
+// reached even when SIGKILL takes the replicas meant for one.
+func (r *crashRun) nextPoint() deathPoint {
+	gen := deathPoint(r.generation.Add(1) % int64(deathPoints))
+	best := gen
+	for i := range deathPoints {
+		if p := (gen + i) % deathPoints; r.deaths[p].Load() < r.deaths[best].Load() {
+			best = p
+		}
+	}
+	return best
+}
+
 func (r *crashRun) answered(code int) {
 	v, _ := r.answers.LoadOrStore(code, new(atomic.Int64))
 	v.(*atomic.Int64).Add(1)
@@ -329,13 +343,13 @@ func (b *tailBuffer) String() string {
 
 // supervise keeps a process serving slot until ctx ends, restarting it
 // whenever it dies; it reports a replica that died in an unplanned way.
-// Each process dies at the next death point in turn, after a random number
-// of requests, unless the test kills it first.
+// Each process dies at a death point (nextPoint) after a random number of
+// requests, unless the test kills it first.
 func (rep *replica) supervise(ctx context.Context, t *testing.T, run *crashRun, env []string, rng *rand.Rand) {
 	for ctx.Err() == nil {
 		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(env[:len(env):len(env)], // a copy: the slots share env
-			replicaPointEnv+"="+strconv.FormatInt(run.generation.Add(1)%int64(deathPoints), 10),
+			replicaPointEnv+"="+strconv.Itoa(int(run.nextPoint())),
 			replicaAfterEnv+"="+strconv.Itoa(crashLifetime+rng.IntN(crashLifespan)))
 		stderr := &tailBuffer{}
 		cmd.Stderr = stderr
@@ -414,53 +428,39 @@ func nextLive(ctx context.Context, reps []*replica, slot int) (string, int, erro
 	}
 }
 
-// send posts d until a replica answers 2xx, moving to the next replica
-// after every failure, as a sender retrying elsewhere would.
-func send(ctx context.Context, client *http.Client, reps []*replica, run *crashRun, d crashDelivery, start int) error {
+// post sends d once, to the first replica serving after slot, and reports
+// whether it was answered 2xx and the slot it went to.
+func post(ctx context.Context, client *http.Client, reps []*replica, run *crashRun, d crashDelivery, slot int) (bool, int, error) {
 	r := cofidistest.Request{Endpoint: d.endpoint, Key: d.key, Status: d.status, SubState: d.subState}
 	urls, err := cofidis.NewURLs(crashBaseURL)
 	if err != nil {
-		return err
+		return false, slot, err
 	}
 	u, err := url.Parse(r.URL(urls))
 	if err != nil {
-		return err
+		return false, slot, err
 	}
-	slot := start
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			run.retries.Add(1)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(min(time.Duration(attempt)*5*time.Millisecond, 50*time.Millisecond)):
-			}
-		}
-		addr, next, err := nextLive(ctx, reps, slot)
-		if err != nil {
-			return err
-		}
-		slot = next
-		req, err := r.NewClientRequest(ctx, addr+u.RequestURI())
-		if err != nil {
-			return err
-		}
-		run.requests.Add(1)
-		resp, err := client.Do(req)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			run.transportErrors.Add(1)
-			continue
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		run.answered(resp.StatusCode)
-		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			return nil
-		}
+	addr, slot, err := nextLive(ctx, reps, slot)
+	if err != nil {
+		return false, slot, err
 	}
+	req, err := r.NewClientRequest(ctx, addr+u.RequestURI())
+	if err != nil {
+		return false, slot, err
+	}
+	run.requests.Add(1)
+	resp, err := client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, slot, ctx.Err()
+		}
+		run.transportErrors.Add(1)
+		return false, slot, nil
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	run.answered(resp.StatusCode)
+	return resp.StatusCode >= 200 && resp.StatusCode < 300, slot, nil
 }
 
 func TestCrash_exactlyOnceAcrossKilledReplicas(t *testing.T) {
@@ -508,43 +508,79 @@ func TestCrash_exactlyOnceAcrossKilledReplicas(t *testing.T) {
 		Timeout: 15 * time.Second,
 	}
 	defer client.CloseIdleConnections()
+	// The senders: each delivery is posted until a replica answers 2xx.
+	// One that fails goes back to the queue, after a pause, for the next
+	// replica: the sender meanwhile posts others, as Cofidis would, rather
+	// than wait for a dead replica's lease to end.
 	start := time.Now()
-	queue := make(chan int)
-	errs := make(chan error, crashSenders)
-	var senders sync.WaitGroup
+	work := make(chan int, len(plan.deliveries)) // room for every delivery: sends never block
+	for i := range plan.deliveries {
+		work <- i
+	}
+	slots := make([]atomic.Int64, len(plan.deliveries))    // the replica each delivery went to last
+	attempts := make([]atomic.Int64, len(plan.deliveries)) // its failed attempts
+	var (
+		pending   sync.WaitGroup // deliveries not answered 2xx yet
+		delivered atomic.Int64
+		errs      = make(chan error, crashSenders)
+		killMu    sync.Mutex
+		krng      = rand.New(rand.NewPCG(crashSeed, 1))
+	)
+	pending.Add(len(plan.deliveries))
 	for range crashSenders {
-		senders.Go(func() {
-			for i := range queue {
-				if err := send(runCtx, client, reps, run, plan.deliveries[i], i); err != nil {
-					errs <- err
+		go func() {
+			for {
+				var i int
+				select {
+				case <-runCtx.Done():
+					return
+				case i = <-work:
+				}
+				ok, slot, err := post(runCtx, client, reps, run, plan.deliveries[i], int(slots[i].Load()))
+				if err != nil {
+					if runCtx.Err() == nil {
+						errs <- err
+					}
 					return
 				}
+				if ok {
+					pending.Done()
+					// The killer: every crashKillEvery deliveries, SIGKILL
+					// a replica, wherever it is, as long as another serves.
+					if delivered.Add(1)%crashKillEvery == 0 {
+						killMu.Lock()
+						if killOne(krng, reps) {
+							run.sigkills.Add(1)
+						}
+						killMu.Unlock()
+					}
+					continue
+				}
+				slots[i].Store(int64(slot))
+				run.retries.Add(1)
+				n := attempts[i].Add(1)
+				time.AfterFunc(min(time.Duration(n)*20*time.Millisecond, 250*time.Millisecond), func() { work <- i })
 			}
-		})
+		}()
 	}
-	// The killer: every crashKillEvery deliveries, SIGKILL a replica,
-	// wherever it is, as long as another one serves.
-	krng := rand.New(rand.NewPCG(crashSeed, 1))
-feed:
-	for i := range plan.deliveries {
-		if i%crashKillEvery == crashKillEvery-1 && killOne(krng, reps) {
-			run.sigkills.Add(1)
-		}
-		select {
-		case queue <- i:
-		case err := <-errs:
-			t.Errorf("sender: %v", err)
-			break feed
-		}
+	allDelivered := make(chan struct{})
+	go func() {
+		pending.Wait()
+		close(allDelivered)
+	}()
+	select {
+	case <-allDelivered:
+	case <-runCtx.Done():
+	case err := <-errs:
+		t.Fatalf("sender: %v", err)
 	}
-	close(queue)
-	senders.Wait()
 	elapsed := time.Since(start)
-	close(errs)
-	for err := range errs {
-		t.Errorf("sender: %v", err)
+	cancelRun() // the senders stop
+	select {
+	case <-allDelivered:
+	default:
+		t.Fatalf("the run exceeded its %v budget: %d of %d deliveries answered 2xx", crashBudget, delivered.Load(), len(plan.deliveries))
 	}
-	require.NoError(t, runCtx.Err(), "the run exceeded its %v budget", crashBudget)
 
 	// Every decision's effect, exactly once.
 	ctx = testContext(t) // the run may have taken most of the first one

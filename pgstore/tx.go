@@ -41,10 +41,11 @@ var ErrNoClaim = errors.New("pgstore: no claim to complete (build the Router wit
 //
 // Call it last, just before Commit: it locks the action's row until tx
 // ends, and a duplicate delivery waits for that (it then finds the action
-// done, or takes it over after a rollback). Under the default READ COMMITTED
-// isolation it waits too; under REPEATABLE READ or SERIALIZABLE a
-// concurrent claim makes it fail with a serialization error, which, like
-// any error, must roll tx back. Once tx commits the action is done, even if
+// done, or takes it over after a rollback). Use READ COMMITTED, the
+// default: under REPEATABLE READ or SERIALIZABLE, any delivery of the same
+// action since tx began (a duplicate's Claim rewrites the row) makes it
+// fail with a serialization error, which, like any error, must roll tx
+// back. Once tx commits the action is done, even if
 // the process dies before answering: the next delivery is a duplicate. The
 // Router's own Complete then finds it done with the same token, which is
 // success.

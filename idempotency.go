@@ -398,7 +398,9 @@ const settleTimeout = 5 * time.Second
 // Router then finds the action completed with its own token, which
 // Store.Complete accepts as success.
 type Claim struct {
-	// Key is the action claimed.
+	// Key is the action claimed. Its Rank is 0 when completing the action
+	// must not move the transaction's furthest status (an unverified
+	// redirect), as the Router's own completion would do.
 	Key ActionKey
 	// Token proves the claim: Store.Complete takes it.
 	Token string
@@ -558,7 +560,16 @@ func (h *claimHold) release(ctx context.Context) {
 		return
 	}
 	h.settled = true
-	if err := h.rt.cfg.store.Release(context.WithoutCancel(ctx), h.key, h.token); err != nil {
+	err := h.rt.cfg.store.Release(context.WithoutCancel(ctx), h.key, h.token)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrLeaseLost):
+		// Not an outage: the callback completed the claim in its own
+		// transaction before failing, or its lease ended and another
+		// delivery took the action over. The next delivery finds out.
+		h.rt.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "cofidis: claim not released: already completed (by the callback's own transaction) or taken over",
+			slog.String("action", h.key.String()))
+	default:
 		h.rt.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: claim not released; the next delivery waits for the lease to end",
 			slog.String("action", h.key.String()), slog.String("error", err.Error()))
 	}

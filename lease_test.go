@@ -3,6 +3,7 @@ package cofidis_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -291,3 +292,35 @@ func TestClaimFromContext(t *testing.T) {
 
 // ClaimFromContextOK is cofidis.ClaimFromContext.
 var ClaimFromContextOK = cofidis.ClaimFromContext
+
+// A redirect proves nothing: its claim, completed by the callback's own
+// transaction, must not move the furthest status unless verified.
+func TestClaimFromContext_unverifiedRedirectDoesNotAdvance(t *testing.T) {
+	t.Parallel()
+	for _, verified := range []bool{false, true} {
+		t.Run(fmt.Sprintf("verified %t", verified), func(t *testing.T) {
+			t.Parallel()
+			store := cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{})
+			cofidisSays := cofidis.StatusPending // a forged "validated" redirect
+			if verified {
+				cofidisSays = cofidis.StatusValidated
+			}
+			h := redirector(t, func(w http.ResponseWriter, r *http.Request, _ cofidis.Event) error {
+				c, ok := cofidis.ClaimFromContext(r.Context())
+				require.True(t, ok)
+				require.NoError(t, store.Complete(r.Context(), c.Key, c.Token)) // the merchant's transaction
+				w.WriteHeader(http.StatusNoContent)
+				return nil
+			}, cofidis.WithIdempotency(store), cofidis.WithRedirectClaims(true), cofidis.WithVerifier(statusIs(cofidisSays)),
+				cofidis.WithLogger(quietLogger()))
+			idemPost(h, "T1", "validated", "")
+			res, err := store.Peek(t.Context(), cofidis.ActionKey{Transaction: "020280098/T1/20260227", Action: "x"})
+			require.NoError(t, err)
+			if verified {
+				assert.Equal(t, cofidis.StatusValidated, res.Furthest)
+			} else {
+				assert.Empty(t, res.Furthest, "a forged redirect moves nothing")
+			}
+		})
+	}
+}

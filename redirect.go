@@ -65,7 +65,13 @@ func (rt *Router) serveRedirect(w http.ResponseWriter, r *http.Request, set Endp
 	if hold != nil {
 		// The claim, for a callback that completes it in its own
 		// transaction. A browser waits: no deadline but the request's.
-		r = r.WithContext(context.WithValue(ctx, claimContextKey{}, hold.claim()))
+		// An unverified redirect must not move the furthest status, in
+		// the callback's completion as in the Router's own (settleRedirect).
+		c := hold.claim()
+		if !ev.Verified {
+			c.Key.Rank = 0
+		}
+		r = r.WithContext(context.WithValue(ctx, claimContextKey{}, c))
 	}
 	err = rt.dispatchRedirect(tw, r, ev)
 	var cbErr *Error

@@ -440,31 +440,32 @@ func testConcurrentClaims(t *testing.T, s cofidis.Store) {
 	const n = 16
 	k := key("to_confirm", cofidis.StatusToConfirm)
 	var (
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		claimed int
-		errs    []error
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		states = map[cofidis.ClaimState]int{}
+		errs   []error
 	)
 	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			res, err := s.Claim(ctx(t), k, longLease)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				errs = append(errs, err)
-			} else if res.State == cofidis.Claimed {
-				claimed++
+				return
 			}
-		}()
+			states[res.State]++
+			if res.State == cofidis.InProgress && res.RetryAfter <= 0 {
+				errs = append(errs, errors.New("an in-progress answer without the lease left (RetryAfter)"))
+			}
+		})
 	}
 	wg.Wait()
 	if len(errs) > 0 {
-		t.Fatalf("Claim failed: %v", errs[0])
+		t.Fatalf("Claim: %v", errs[0])
 	}
-	if claimed != 1 {
-		t.Errorf("%d of %d concurrent claims got the action, want exactly 1", claimed, n)
+	if states[cofidis.Claimed] != 1 || states[cofidis.InProgress] != n-1 {
+		t.Errorf("%d concurrent claims answered %v, want exactly 1 claimed and %d in progress", n, states, n-1)
 	}
 }
 

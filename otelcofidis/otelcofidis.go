@@ -340,8 +340,15 @@ func (o *Observer) annotate(span trace.Span, rep cofidis.Report, class string) {
 }
 
 // StartCall starts the call's span, named "cofidis." and the call
-// ("cofidis.store.claim"), as a child of the request's span.
+// ("cofidis.store.claim"), as a child of the request's span. A call outside
+// any trace (with no-op providers, or the Router's background calls, such
+// as the reconciler's Tracker.TakeDue at every interval) gets no span: it
+// would make a trace of its own each time. EndCall measures it all the
+// same.
 func (o *Observer) StartCall(ctx context.Context, call cofidis.Call) context.Context {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx
+	}
 	ctx, span := o.tracer.Start(ctx, o.callNames[call])
 	return &callContext{Context: ctx, o: o, span: span}
 }

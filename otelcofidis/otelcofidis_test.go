@@ -534,9 +534,9 @@ func TestGlobalProviders(t *testing.T) {
 	assert.Len(t, tel.spans.Ended(), 5)
 }
 
-// TestObserverWithoutRequest: a call outside a request (the core releases
-// an abandoned claim on a background context) is measured without a
-// channel, and its span ends.
+// TestObserverWithoutRequest: a call outside a request and any trace (the
+// core releases an abandoned claim on a background context) is measured
+// without a channel, and gets no span; within a trace, it is a child span.
 func TestObserverWithoutRequest(t *testing.T) {
 	t.Parallel()
 	tel := newTelemetry(t)
@@ -549,5 +549,11 @@ func TestObserverWithoutRequest(t *testing.T) {
 		"cofidis.call.duration{call=store.release} count=1",
 		"cofidis.rejections{channel=notification,error.type=body_read} 1",
 	}, tel.series(t))
-	assert.Equal(t, []string{"cofidis.store.release"}, tel.tree())
+	assert.Empty(t, tel.tree())
+
+	ctx, parent := tel.tp.Tracer("test").Start(t.Context(), "merchant's handler")
+	ctx = obs.StartCall(ctx, cofidis.CallStoreTrack)
+	obs.EndCall(ctx, cofidis.CallStoreTrack, time.Millisecond, nil)
+	parent.End()
+	assert.Equal(t, []string{"merchant's handler", "  cofidis.store.track"}, tel.tree())
 }

@@ -15,8 +15,9 @@
 //
 // or with explicit ones: otelcofidis.New(otelcofidis.WithMeterProvider(mp),
 // otelcofidis.WithTracerProvider(tp)). Wrap the Router in otelhttp.NewHandler
-// for the HTTP server span and the propagation of incoming trace context:
-// the request's span is then a child of the server span.
+// for the HTTP server span (and, with a propagator set, the trace context of
+// incoming requests): the request's span is then a child of the server
+// span.
 //
 // Every metric attribute comes from a fixed set of values: a channel's and a
 // call's name, an endpoint set (31 values at most), Status.Label and
@@ -34,6 +35,7 @@ import (
 	"errors"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -292,8 +294,8 @@ func (o *Observer) annotate(span trace.Span, rep cofidis.Report, class string) {
 	if ev := rep.Event; ev != nil {
 		k := ev.TransactionKey
 		attrs = append(attrs,
-			spanMerchantID.String(k.MerchantID),
-			spanTransactionID.String(k.MerchantTransactionID),
+			spanMerchantID.String(truncate(k.MerchantID)),
+			spanTransactionID.String(truncate(k.MerchantTransactionID)),
 			spanTransactionDate.String(k.MerchantTransactionDate),
 			spanEndpoints.String(o.endpoints[ev.Endpoints]),
 			spanStatus.String(ev.Status.Label()),
@@ -373,6 +375,24 @@ func (o *Observer) EndCall(ctx context.Context, call cofidis.Call, elapsed time.
 		cc.span.SetStatus(codes.Error, class)
 	}
 	cc.span.End()
+}
+
+// maxIdentityBytes bounds the identity's members on a span. Real ones are
+// short (merchantId has 9 digits, the documentation's
+// merchantTransactionId 10 characters), but without a Verifier anyone can
+// post a key whose members fill the body.
+const maxIdentityBytes = 128
+
+// truncate cuts s to at most maxIdentityBytes, at a character boundary.
+func truncate(s string) string {
+	if len(s) <= maxIdentityBytes {
+		return s
+	}
+	n := maxIdentityBytes
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // callErrorType is the error.type of a call's error: its

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -402,6 +403,33 @@ func TestNoPersonalData(t *testing.T) {
 	}
 	assert.Contains(t, tel.series(t),
 		"cofidis.deliveries{channel=notification,endpoints=notificationUrlPending,outcome=processed,status=pending,sub_state=unknown} 1")
+}
+
+// TestLongIdentity: an identity member longer than 128 bytes (anyone can
+// post one without a Verifier) is cut on the span, at a character
+// boundary.
+func TestLongIdentity(t *testing.T) {
+	t.Parallel()
+	tel := newTelemetry(t)
+	urls, err := cofidis.NewURLs("https://shop.example/payments")
+	require.NoError(t, err)
+	rec := &cofidistest.Recorder{}
+	rt, err := cofidis.NewRouter(urls, rec.Redirect, rec.Notify,
+		cofidis.WithInsecureSkipVerify(), cofidis.WithObserver(tel.observer(t)))
+	require.NoError(t, err)
+	key := testKey
+	key.MerchantID = strings.Repeat("9", 4000)
+	key.MerchantTransactionID = strings.Repeat("a", 127) + "é" + strings.Repeat("b", 4000) // é straddles byte 128
+	_, err = cofidistest.Fake{URLs: urls, Handler: rt}.Play(t.Context(), cofidistest.Aborted(key))
+	require.NoError(t, err)
+	spans := tel.spans.Ended()
+	require.Len(t, spans, 2)
+	got := map[string]string{}
+	for _, kv := range spans[1].Attributes() {
+		got[string(kv.Key)] = kv.Value.AsString()
+	}
+	assert.Equal(t, strings.Repeat("9", 128), got["cofidis.merchant_id"])
+	assert.Equal(t, strings.Repeat("a", 127), got["cofidis.merchant_transaction_id"])
 }
 
 // TestOtelhttp: wrapped in otelhttp.NewHandler, each request's span is a

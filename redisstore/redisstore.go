@@ -23,20 +23,21 @@
 //
 // Pass a *redis.ClusterClient (see ExampleNew_cluster). The store needs
 // nothing more; what matters is how soon the client finds a master's
-// successor when the master fails. Measured with go-redis v9.22.0 on a
-// loopback cluster of three masters and three replicas (Redis 7.0,
-// cluster-node-timeout 2s) while two Routers took deliveries
-// (TestCluster_failover), from the failure to the first store call that
-// succeeded again on the failed master's slots, over several runs and both
-// Routers' clients:
+// successor when the master fails. The cluster elects a replica in its
+// place after cluster-node-timeout; the client must then notice. Measured
+// with go-redis v9.22.0 on a loopback cluster of three masters and three
+// replicas (Redis 7.0, cluster-node-timeout 2s) while two Routers took
+// deliveries (TestCluster_failover), over several runs and both Routers'
+// clients: the time from the replica's promotion (3.1–5.3s after the
+// failure) to the first store call that succeeded again on the failed
+// master's slots.
 //
-//	the master's process…            go-redis defaults    1s reload only   recommended
-//	exits (SHUTDOWN NOSAVE)          58.3–59.3s           3.8–5.1s         3.6–6.0s
-//	hangs (DEBUG SLEEP 30)           30.1s (on waking)    6.0–11.1s        4.1–8.2s
+//	the master's process…        go-redis defaults               1s reload only   recommended
+//	exits (SHUTDOWN NOSAVE)      +53.7–55.7s (58–59s in all)     +0.2–0.8s        +0.1–1.1s
+//	hangs (DEBUG SLEEP 30)       +26.1–26.5s (until it woke up)  +1.6–6.8s        +0.1–4.4s
 //
-// The replica was promoted 3.1–5.3s after the failure in every run; the rest
-// is the client's. With Redis' default cluster-node-timeout (15s), the
-// promotion took 17.9s and the recommended client followed 0.4s later.
+// With Redis' default cluster-node-timeout (15s), the promotion took 17.9s
+// and the recommended client followed 0.4s later.
 //
 // The settings, in go-redis' ClusterOptions:
 //

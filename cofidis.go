@@ -44,6 +44,7 @@
 //	body over the limit (WithMaxBodyBytes)                 413
 //	malformed body, missing/invalid/repeated field         400
 //	transactionStatus or subState over MaxStatusBytes      400
+//	a transactionKey member over MaxKeyMemberBytes         400
 //	client address outside WithAllowedSources              403
 //	a browser's request (Sec-Fetch-Site, Sec-Fetch-Mode)   403 (ErrBrowserRequest)
 //	path/query matching none of the five URLs              404, logged, OnError (ErrUnknownURL)
@@ -283,7 +284,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // visible.
 func (rt *Router) notFound(w http.ResponseWriter, r *http.Request, reason string) {
 	r = rt.cfg.observers.startRequest(r, ChannelUnknown)
-	rt.refused(r.Context(), r, ChannelUnknown, nil, newError(ErrUnknownURL, "", reason))
+	rt.refused(r.Context(), r, ChannelUnknown, nil, newError(ErrUnknownURL, "", reason), nil)
 	writeStatus(w, http.StatusNotFound)
 }
 
@@ -419,7 +420,11 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		set = onlyChannel(set, ch)
 	}
-	r = h.router.cfg.observers.startRequest(r, ch)
+	os := h.router.cfg.observers
+	if len(os) > 0 {
+		r = os.startRequest(r, ch)
+		defer os.endAborted(r.Context(), ch)
+	}
 	if ch == ChannelRedirect {
 		h.router.serveRedirect(w, r, set, inferred)
 		return

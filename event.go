@@ -176,17 +176,17 @@ func (rt *Router) verify(ctx context.Context, ev *Event) error {
 func (rt *Router) currentStatus(ctx context.Context, key TransactionKey) (st Status, err error) {
 	ctx, cancel := context.WithTimeout(ctx, rt.cfg.verifyTimeout)
 	defer cancel()
-	defer func() {
-		if v := recover(); v != nil {
-			repanicAbort(v)
-			rt.cfg.logger.LogAttrs(ctx, slog.LevelError, "cofidis: verifier panicked",
-				slog.String("transaction", key.ID().String()),
-				slog.String("panic", fmt.Sprint(v)),
-				slog.String("stack", string(debug.Stack())))
-			err = fmt.Errorf("verifier panicked: %v", v)
-		}
-	}()
 	err = rt.cfg.observers.call(ctx, CallVerifier, func(ctx context.Context) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				repanicAbort(v)
+				rt.cfg.logger.LogAttrs(ctx, slog.LevelError, "cofidis: verifier panicked",
+					slog.String("transaction", key.ID().String()),
+					slog.String("panic", fmt.Sprint(v)),
+					slog.String("stack", string(debug.Stack())))
+				err = fmt.Errorf("verifier panicked: %v", v)
+			}
+		}()
 		st, err = rt.cfg.verifier.CurrentStatus(ctx, key)
 		return err
 	})
@@ -249,10 +249,12 @@ func (g *verifyGroup) do(ctx context.Context, key TransactionKey, call func(cont
 // refused: it logs it (rate-limited per class, unless the merchant's own
 // code failed), calls the OnError hooks (for a request), the delivery hooks
 // when the event was decoded (ev not nil), and ends the request for the
-// observers. It returns the status to answer
-// with. A refusal with an event is OutcomeRejected, or OutcomeStoreFailed
-// when the store could not be asked.
-func (rt *Router) refused(ctx context.Context, r *http.Request, ch Channel, ev *Event, err error) int {
+// observers. A refusal with an event is OutcomeRejected, or
+// OutcomeStoreFailed when the store could not be asked. answer, when not
+// nil, writes the answer (a browser's page) after the hooks and returns
+// its status; otherwise the caller answers with the status refused
+// returns, HTTPStatus(err).
+func (rt *Router) refused(ctx context.Context, r *http.Request, ch Channel, ev *Event, err error, answer func() int) int {
 	status := HTTPStatus(err)
 	class := sentinelIndex(err)
 	level := slog.LevelWarn
@@ -290,7 +292,13 @@ func (rt *Router) refused(ctx context.Context, r *http.Request, ch Channel, ev *
 			fn(ctx, *ev, outcome)
 		}
 	}
-	rt.cfg.observers.endRequest(ctx, ch, ev, outcome, err)
+	switch {
+	case r == nil:
+		status = 0 // a reconciliation answers nobody
+	case answer != nil:
+		status = answer()
+	}
+	rt.cfg.observers.endRequest(ctx, ch, ev, outcome, err, status)
 	return status
 }
 

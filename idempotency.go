@@ -376,13 +376,24 @@ func annotate(ev *Event, cl ClaimResult) {
 	ev.Conflict = conflicting(ev.Status, cl.Furthest)
 }
 
-// observe reports the outcome of a decoded delivery to the delivery hooks
-// and the observers; err is the callback's failure, if any.
+// observe reports the outcome of a decoded notification or reconciliation
+// to the delivery hooks and the observers; err is the callback's failure,
+// if any.
 func (rt *Router) observe(ctx context.Context, ev Event, o Outcome, err error) {
+	status := 0 // a reconciliation answers nobody
+	if ev.Channel == ChannelNotification {
+		status = notificationStatus(o, err)
+	}
+	rt.observeAnswered(ctx, ev, o, err, status)
+}
+
+// observeAnswered is observe with the status the request was answered
+// with.
+func (rt *Router) observeAnswered(ctx context.Context, ev Event, o Outcome, err error, status int) {
 	for _, fn := range rt.cfg.hooks {
 		fn(ctx, ev, o)
 	}
-	rt.cfg.observers.endRequest(ctx, ev.Channel, &ev, o, err)
+	rt.cfg.observers.endRequest(ctx, ev.Channel, &ev, o, err, status)
 }
 
 // settleTimeout bounds one call to the Store. Complete and Release run on a

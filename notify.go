@@ -43,19 +43,26 @@ func (rt *Router) serveNotification(w http.ResponseWriter, r *http.Request, set 
 	}
 
 	d := rt.deliver(ctx, r, ev)
-	switch d.outcome {
-	case OutcomeFailed:
-		writeStatus(w, http.StatusInternalServerError)
-	case OutcomeInProgress:
+	if d.outcome == OutcomeInProgress {
 		// Never 2xx for what is not done yet: if the holder fails, this
 		// retry is what processes the event.
 		w.Header().Set("Retry-After", retryAfter(d.retryAfter))
-		writeStatus(w, http.StatusServiceUnavailable)
-	case OutcomeRejected, OutcomeStoreFailed:
-		writeStatus(w, HTTPStatus(d.err))
-	default: // processed, permanent, duplicate, stale, unrecorded
-		writeStatus(w, http.StatusOK)
 	}
+	writeStatus(w, notificationStatus(d.outcome, d.err))
+}
+
+// notificationStatus is the answer to a notification whose delivery ended
+// with outcome o (and err).
+func notificationStatus(o Outcome, err error) int {
+	switch o {
+	case OutcomeFailed:
+		return http.StatusInternalServerError
+	case OutcomeInProgress:
+		return http.StatusServiceUnavailable
+	case OutcomeRejected, OutcomeStoreFailed:
+		return HTTPStatus(err)
+	}
+	return http.StatusOK // processed, permanent, duplicate, stale, unrecorded
 }
 
 // delivered is what became of a decision in deliver, for the channel that
@@ -83,7 +90,7 @@ func (rt *Router) deliver(ctx context.Context, r *http.Request, ev Event) delive
 		cl, h, err := rt.claim(ctx, ev.ActionKey())
 		if err != nil {
 			err = storeFailed(err)
-			rt.refused(ctx, r, ev.Channel, &ev, err)
+			rt.refused(ctx, r, ev.Channel, &ev, err, nil)
 			return delivered{outcome: OutcomeStoreFailed, err: err}
 		}
 		annotate(&ev, cl)
@@ -115,7 +122,7 @@ func (rt *Router) deliver(ctx context.Context, r *http.Request, ev Event) delive
 				return rt.ackStale(ctx, ev, hold, slog.String("verifiedStatus", string(ev.VerifiedStatus)))
 			}
 			hold.release(ctx)
-			rt.refused(ctx, r, ev.Channel, &ev, err)
+			rt.refused(ctx, r, ev.Channel, &ev, err, nil)
 			return delivered{outcome: OutcomeRejected, err: err}
 		}
 	}
@@ -197,7 +204,7 @@ func superseded(claimed, verified Status) bool {
 }
 
 func (rt *Router) rejectNotification(w http.ResponseWriter, r *http.Request, err error) {
-	status := rt.refused(r.Context(), r, ChannelNotification, nil, err)
+	status := rt.refused(r.Context(), r, ChannelNotification, nil, err, nil)
 	if errors.Is(err, ErrMethodNotAllowed) {
 		w.Header().Set("Allow", http.MethodPost)
 	}

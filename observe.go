@@ -2,6 +2,7 @@ package cofidis
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -21,15 +22,20 @@ type Observer interface {
 	// request runs on, the callbacks' included: a span started here is the
 	// parent of the calls below.
 	StartRequest(ctx context.Context, ch Channel) context.Context
-	// EndRequest is called once per StartRequest, before the answer is
-	// written, with what became of the request.
+	// EndRequest is called once per StartRequest, with what became of the
+	// request: for a notification before the answer is written, for a
+	// redirect once the callback (or the RedirectErrorFunc) wrote it. A
+	// request a handler aborts with panic(http.ErrAbortHandler) ends with
+	// OutcomeFailed and an error. Observers end in the reverse order of
+	// their start, as nested spans do.
 	EndRequest(ctx context.Context, rep Report)
 	// StartCall is called before each call to the merchant's code (the
 	// callback, the Verifier, each Store method) and returns the context
 	// the call runs on.
 	StartCall(ctx context.Context, call Call) context.Context
 	// EndCall is called when that call returned, with how long it took and
-	// its error (a recovered panic included).
+	// its error (a recovered panic included; an abort with
+	// panic(http.ErrAbortHandler) too), in the reverse order of StartCall.
 	EndCall(ctx context.Context, call Call, elapsed time.Duration, err error)
 }
 
@@ -50,6 +56,11 @@ type Report struct {
 	// the callback's failure for OutcomeFailed and OutcomePermanent; nil
 	// otherwise.
 	Err error
+	// HTTPStatus is the status the request was answered with: the
+	// Router's, or for a redirect the one its callback (or the
+	// RedirectErrorFunc) wrote, 200 if it wrote a body without one. 0 for
+	// a reconciliation, which answers nobody.
+	HTTPStatus int
 }
 
 // Call names a call the Router makes to the merchant's code, for an
@@ -125,6 +136,16 @@ func WithObserver(o Observer) Option {
 // observers is the Observers of a Router, called in turn.
 type observers []Observer
 
+// requestState is what the Router keeps of an observed request, in its
+// context, so that it ends exactly once.
+type requestState struct{ ended bool }
+
+type requestStateKey struct{}
+
+// errAborted is what observers see of a request, or a call, that a handler
+// aborted with panic(http.ErrAbortHandler).
+var errAborted = errors.New("cofidis: aborted with http.ErrAbortHandler")
+
 // startRequest starts observing r, returning it with the observers'
 // context. Without observers it returns r itself, at no cost.
 func (os observers) startRequest(r *http.Request, ch Channel) *http.Request {
@@ -134,9 +155,13 @@ func (os observers) startRequest(r *http.Request, ch Channel) *http.Request {
 	return r.WithContext(os.startContext(r.Context(), ch))
 }
 
-// startContext starts observing a delivery with no request (a
-// reconciliation), returning the observers' context.
+// startContext starts observing a delivery, returning the observers'
+// context; a reconciliation, which has no request, starts here.
 func (os observers) startContext(ctx context.Context, ch Channel) context.Context {
+	if len(os) == 0 {
+		return ctx
+	}
+	ctx = context.WithValue(ctx, requestStateKey{}, &requestState{})
 	for _, o := range os {
 		ctx = o.StartRequest(ctx, ch)
 	}
@@ -145,23 +170,41 @@ func (os observers) startContext(ctx context.Context, ch Channel) context.Contex
 
 // endRequest ends the request for the observers with a copy of ev (nil
 // when there is none), made only when there are observers: a pointer to
-// the Router's own event would make every request allocate it.
-func (os observers) endRequest(ctx context.Context, ch Channel, ev *Event, o Outcome, err error) {
+// the Router's own event would make every request allocate it. A request
+// ends once; a second end is ignored.
+func (os observers) endRequest(ctx context.Context, ch Channel, ev *Event, o Outcome, err error, status int) {
 	if len(os) == 0 {
 		return
 	}
-	rep := Report{Channel: ch, Outcome: o, Err: err}
+	if st, ok := ctx.Value(requestStateKey{}).(*requestState); ok {
+		if st.ended {
+			return
+		}
+		st.ended = true
+	}
+	rep := Report{Channel: ch, Outcome: o, Err: err, HTTPStatus: status}
 	if ev != nil {
 		e := *ev
 		rep.Event = &e
 	}
-	for _, obs := range os {
-		obs.EndRequest(ctx, rep)
+	for i := len(os) - 1; i >= 0; i-- {
+		os[i].EndRequest(ctx, rep)
 	}
 }
 
-// call runs fn as call, observed.
-func (os observers) call(ctx context.Context, call Call, fn func(context.Context) error) error {
+// endAborted, deferred where a request starts, ends a request that a
+// handler aborted with panic(http.ErrAbortHandler), and panics on.
+func (os observers) endAborted(ctx context.Context, ch Channel) {
+	if v := recover(); v != nil {
+		os.endRequest(ctx, ch, nil, OutcomeFailed, errAborted, 0)
+		panic(v)
+	}
+}
+
+// call runs fn as call, observed. fn recovers the panics of the merchant's
+// code itself; only an abort with panic(http.ErrAbortHandler) comes
+// through, which ends the call and panics on.
+func (os observers) call(ctx context.Context, call Call, fn func(context.Context) error) (err error) {
 	if len(os) == 0 {
 		return fn(ctx)
 	}
@@ -169,10 +212,18 @@ func (os observers) call(ctx context.Context, call Call, fn func(context.Context
 		ctx = o.StartCall(ctx, call)
 	}
 	start := time.Now()
-	err := fn(ctx)
-	elapsed := time.Since(start)
-	for _, o := range os {
-		o.EndCall(ctx, call, elapsed, err)
-	}
-	return err
+	defer func() {
+		v := recover()
+		if v != nil {
+			err = errAborted
+		}
+		elapsed := time.Since(start)
+		for i := len(os) - 1; i >= 0; i-- {
+			os[i].EndCall(ctx, call, elapsed, err)
+		}
+		if v != nil {
+			panic(v)
+		}
+	}()
+	return fn(ctx)
 }

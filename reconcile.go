@@ -309,6 +309,9 @@ func (rt *Router) reconcile(ctx context.Context, t Tracked, now time.Time) Recon
 	}
 
 	ev := Event{Callback: Callback{TransactionKey: t.Key}, Channel: ChannelReconciliation, ReceivedAt: now}
+	// The delivery is observed as a request; settling the tracking comes
+	// after it ended, on the pass's own context.
+	pass := ctx
 	ctx = rt.cfg.observers.startContext(ctx, ChannelReconciliation)
 	t.Attempts++
 	raw, err := rt.verifications.do(ctx, t.Key, rt.currentStatus)
@@ -316,8 +319,8 @@ func (rt *Router) reconcile(ctx context.Context, t Tracked, now time.Time) Recon
 		err = errors.New("the verifier answered an empty status")
 	}
 	if err != nil {
-		rt.refused(ctx, nil, ChannelReconciliation, &ev, trustedError(ErrVerifierUnavailable, "", err))
-		rt.reschedule(ctx, t, now.Add(backoff(retryBase, retryCap, t.Attempts)))
+		rt.refused(ctx, nil, ChannelReconciliation, &ev, trustedError(ErrVerifierUnavailable, "", err), nil)
+		rt.reschedule(pass, t, now.Add(backoff(retryBase, retryCap, t.Attempts)))
 		return ReconcileResult{Checked: 1, Failed: 1}
 	}
 	st := ParseStatus(string(raw))
@@ -332,7 +335,7 @@ func (rt *Router) reconcile(ctx context.Context, t Tracked, now time.Time) Recon
 		rt.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "cofidis: journey still running at Cofidis; checking again later",
 			slog.Any("event", ev), slog.Time("next", next))
 		rt.observe(ctx, ev, OutcomeDeferred, nil)
-		rt.reschedule(ctx, t, next)
+		rt.reschedule(pass, t, next)
 		return ReconcileResult{Checked: 1, Rescheduled: 1}
 	}
 
@@ -350,22 +353,22 @@ func (rt *Router) reconcile(ctx context.Context, t Tracked, now time.Time) Recon
 		if d.outcome == OutcomeInProgress {
 			wait = max(d.retryAfter, time.Second)
 		}
-		rt.reschedule(ctx, t, now.Add(wait))
+		rt.reschedule(pass, t, now.Add(wait))
 		return res
 	}
 	if st != StatusPending {
-		rt.untrack(ctx, t)
+		rt.untrack(pass, t)
 		return res
 	}
 	// Pending: the decision comes as one notification, or from here.
 	if now.After(t.Since.Add(rt.cfg.reconcile.MaxTracking)) {
 		rt.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: transaction still pending at Cofidis; no longer tracked (ReconcileOptions.MaxTracking)",
 			slog.Any("event", ev))
-		rt.untrack(ctx, t)
+		rt.untrack(pass, t)
 		return res
 	}
 	res.Rescheduled = 1
-	rt.reschedule(ctx, t, now.Add(backoff(recheckBase, recheckCap, t.Attempts)))
+	rt.reschedule(pass, t, now.Add(backoff(recheckBase, recheckCap, t.Attempts)))
 	return res
 }
 

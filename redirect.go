@@ -33,11 +33,12 @@ func (rt *Router) serveRedirect(w http.ResponseWriter, r *http.Request, set Endp
 	addr, _ := rt.clientAddr(r)
 	ev, err := rt.decode(r, ChannelRedirect, set, inferred, addr)
 	if err != nil {
-		rt.refused(ctx, r, ChannelRedirect, nil, err)
-		if errors.Is(err, ErrMethodNotAllowed) {
-			w.Header().Set("Allow", http.MethodPost)
-		}
-		rt.redirectFailed(w, r, err)
+		rt.refused(ctx, r, ChannelRedirect, nil, err, func() int {
+			if errors.Is(err, ErrMethodNotAllowed) {
+				w.Header().Set("Allow", http.MethodPost)
+			}
+			return rt.redirectFailed(w, r, err)
+		})
 		return
 	}
 	hold, answered := rt.claimRedirect(w, r, &ev)
@@ -77,11 +78,11 @@ func (rt *Router) serveRedirect(w http.ResponseWriter, r *http.Request, set Endp
 	var cbErr *Error
 	if err != nil {
 		cbErr = rt.callbackFailed(ctx, r, ev, err, "cofidis: redirect callback failed")
+		if !tw.wrote {
+			rt.redirectFailed(tw, r, cbErr)
+		}
 	}
-	rt.settleRedirect(ctx, ev, hold, cbErr)
-	if cbErr != nil && !tw.wrote {
-		rt.redirectFailed(w, r, cbErr)
-	}
+	rt.settleRedirect(ctx, ev, hold, cbErr, tw.status())
 }
 
 // claimRedirect looks up (or, with WithRedirectClaims, claims) the action of
@@ -109,8 +110,7 @@ func (rt *Router) claimRedirect(w http.ResponseWriter, r *http.Request, ev *Even
 	cl, hold, err := rt.claim(ctx, key)
 	if err != nil {
 		serr := storeFailed(err)
-		rt.refused(ctx, r, ChannelRedirect, ev, serr)
-		rt.redirectFailed(w, r, serr)
+		rt.refused(ctx, r, ChannelRedirect, ev, serr, func() int { return rt.redirectFailed(w, r, serr) })
 		return nil, true
 	}
 	annotate(ev, cl)
@@ -121,10 +121,10 @@ func (rt *Router) claimRedirect(w http.ResponseWriter, r *http.Request, ev *Even
 }
 
 // settleRedirect completes or releases a redirect's claim after its
-// callback failed with cbErr (nil on success), and reports the outcome. A
-// redirect moves the furthest status only when verified: the browser
-// proves nothing.
-func (rt *Router) settleRedirect(ctx context.Context, ev Event, hold *claimHold, cbErr *Error) {
+// callback failed with cbErr (nil on success), and reports the outcome
+// with the status the browser got. A redirect moves the furthest status
+// only when verified: the browser proves nothing.
+func (rt *Router) settleRedirect(ctx context.Context, ev Event, hold *claimHold, cbErr *Error, status int) {
 	outcome := OutcomeProcessed
 	var err error
 	if cbErr != nil {
@@ -133,7 +133,7 @@ func (rt *Router) settleRedirect(ctx context.Context, ev Event, hold *claimHold,
 	} else if !hold.record(ctx, ev, ev.Verified) {
 		outcome = OutcomeUnrecorded
 	}
-	rt.observe(ctx, ev, outcome, err)
+	rt.observeAnswered(ctx, ev, outcome, err, status)
 }
 
 func (rt *Router) dispatchRedirect(w http.ResponseWriter, r *http.Request, ev Event) error {
@@ -146,9 +146,15 @@ func (rt *Router) dispatchRedirect(w http.ResponseWriter, r *http.Request, ev Ev
 	})
 }
 
-// redirectFailed answers a browser whose redirect could not be processed.
-func (rt *Router) redirectFailed(w http.ResponseWriter, r *http.Request, err error) {
-	rt.cfg.redirectError(w, r, err, r.URL.Query())
+// redirectFailed answers a browser whose redirect could not be processed,
+// and returns the status the RedirectErrorFunc wrote.
+func (rt *Router) redirectFailed(w http.ResponseWriter, r *http.Request, err error) int {
+	tw, ok := w.(*trackingWriter)
+	if !ok {
+		tw = &trackingWriter{ResponseWriter: w}
+	}
+	rt.cfg.redirectError(tw, r, err, r.URL.Query())
+	return tw.status()
 }
 
 // SeeOther redirects the browser to target with 303 See Other, which turns
@@ -194,25 +200,31 @@ func ErrorPage(w http.ResponseWriter, _ *http.Request, err error, _ url.Values) 
 }
 
 // trackingWriter records whether the callback started the answer, so that a
-// late error does not write a second one. Unwrap keeps http.ResponseController
-// working.
+// late error does not write a second one, and with which status. Unwrap
+// keeps http.ResponseController working.
 type trackingWriter struct {
 	http.ResponseWriter
 	wrote bool
+	code  int
 }
 
 func (t *trackingWriter) WriteHeader(code int) {
 	// 1xx informational answers (103 Early Hints) do not start the answer.
-	if code >= 200 || code == http.StatusSwitchingProtocols {
-		t.wrote = true
+	if !t.wrote && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		t.wrote, t.code = true, code
 	}
 	t.ResponseWriter.WriteHeader(code)
 }
 
 func (t *trackingWriter) Write(b []byte) (int, error) {
-	t.wrote = true
+	if !t.wrote {
+		t.wrote, t.code = true, http.StatusOK
+	}
 	return t.ResponseWriter.Write(b)
 }
+
+// status is the status the answer was written with, 0 before any.
+func (t *trackingWriter) status() int { return t.code }
 
 func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
@@ -220,8 +232,8 @@ func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter 
 // counts as writing. http.ResponseController looks for it before Unwrap.
 func (t *trackingWriter) FlushError() error {
 	err := http.NewResponseController(t.ResponseWriter).Flush()
-	if !errors.Is(err, http.ErrNotSupported) {
-		t.wrote = true
+	if !errors.Is(err, http.ErrNotSupported) && !t.wrote {
+		t.wrote, t.code = true, http.StatusOK
 	}
 	return err
 }

@@ -167,7 +167,8 @@ func (k *TransactionKey) UnmarshalJSON(data []byte) error {
 
 // Validate checks the members that Cofidis always sends: merchantCountry,
 // providerId, merchantId, merchantTransactionId and merchantTransactionDate
-// must be non-empty (ErrMissingField); merchantCountry must be two ASCII
+// must be non-empty (ErrMissingField); no member, providerTransactionId
+// included, may be longer than MaxKeyMemberBytes (ErrInvalidField); merchantCountry must be two ASCII
 // letters in either case (case is not enforced because the documentation
 // only shows an example, "fr"); merchantTransactionDate must be a real
 // calendar day written YYYYMMDD; no member, providerTransactionId included,
@@ -256,6 +257,13 @@ func loadParis(load func(string) (*time.Location, error)) (*time.Location, error
 	}
 	return loc, nil
 }
+
+// MaxKeyMemberBytes bounds each member of a transaction key. Cofidis
+// publishes no lengths; its examples are ten characters or fewer, and the
+// bound keeps a hostile key from carrying kilobytes into every log line,
+// span and store key that names the transaction. A longer member fails
+// Validate with ErrInvalidField (400).
+const MaxKeyMemberBytes = 256
 
 // TransactionID is the identity of a transaction: comparable, so it can key
 // a map or an idempotency store. The documentation makes
@@ -919,6 +927,8 @@ func jsonKind(c byte) string {
 // checkKeyText checks member m's value for Validate.
 func checkKeyText(m int, v string, required bool) error {
 	switch {
+	case len(v) > MaxKeyMemberBytes:
+		return newError(ErrInvalidField, memberField(m), "want at most "+strconv.Itoa(MaxKeyMemberBytes)+" bytes")
 	case v == "":
 		if required {
 			return newError(ErrMissingField, memberField(m), reasonEmpty)

@@ -367,6 +367,10 @@ func TestTransactionKey_Validate(t *testing.T) {
 		{"accepts a leap day in a leap year (20240229)", func(k *TransactionKey) { k.MerchantTransactionDate = "20240229" }},
 		{"accepts 31 December", func(k *TransactionKey) { k.MerchantTransactionDate = "20261231" }},
 		{"accepts non-ASCII letters in ids", func(k *TransactionKey) { k.MerchantTransactionID = "commande-é" }},
+		{"accepts members of MaxKeyMemberBytes", func(k *TransactionKey) {
+			k.MerchantTransactionID = strings.Repeat("x", MaxKeyMemberBytes)
+			k.ProviderTransactionID = NullStringOf(strings.Repeat("p", MaxKeyMemberBytes))
+		}},
 	}
 	for _, tt := range valid {
 		t.Run(tt.name, func(t *testing.T) {
@@ -384,6 +388,15 @@ func TestTransactionKey_Validate(t *testing.T) {
 		field    string
 	}{
 		{"requires merchantCountry", func(k *TransactionKey) { k.MerchantCountry = "" }, ErrMissingField, "transactionKey.merchantCountry"},
+		{"rejects a merchantTransactionId over MaxKeyMemberBytes", func(k *TransactionKey) {
+			k.MerchantTransactionID = strings.Repeat("x", MaxKeyMemberBytes+1)
+		}, ErrInvalidField, "transactionKey.merchantTransactionId"},
+		{"rejects a providerId over MaxKeyMemberBytes", func(k *TransactionKey) {
+			k.ProviderID = strings.Repeat("é", MaxKeyMemberBytes/2+1)
+		}, ErrInvalidField, "transactionKey.providerId"},
+		{"rejects a providerTransactionId over MaxKeyMemberBytes", func(k *TransactionKey) {
+			k.ProviderTransactionID = NullStringOf(strings.Repeat("p", MaxKeyMemberBytes+1))
+		}, ErrInvalidField, "transactionKey.providerTransactionId"},
 		{"requires providerId", func(k *TransactionKey) { k.ProviderID = "" }, ErrMissingField, "transactionKey.providerId"},
 		{"requires merchantId", func(k *TransactionKey) { k.MerchantID = "" }, ErrMissingField, "transactionKey.merchantId"},
 		{"requires merchantTransactionId", func(k *TransactionKey) { k.MerchantTransactionID = "" }, ErrMissingField, "transactionKey.merchantTransactionId"},

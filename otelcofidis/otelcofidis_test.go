@@ -418,8 +418,10 @@ func TestLongIdentity(t *testing.T) {
 		cofidis.WithInsecureSkipVerify(), cofidis.WithObserver(tel.observer(t)))
 	require.NoError(t, err)
 	key := testKey
-	key.MerchantID = strings.Repeat("9", 4000)
-	key.MerchantTransactionID = strings.Repeat("a", 127) + "é" + strings.Repeat("b", 4000) // é straddles byte 128
+	// The core refuses members over cofidis.MaxKeyMemberBytes (256); the
+	// spans cut them shorter still.
+	key.MerchantID = strings.Repeat("9", cofidis.MaxKeyMemberBytes)
+	key.MerchantTransactionID = strings.Repeat("a", 127) + "é" + strings.Repeat("b", 100) // é straddles byte 128
 	_, err = cofidistest.Fake{URLs: urls, Handler: rt}.Play(t.Context(), cofidistest.Aborted(key))
 	require.NoError(t, err)
 	spans := tel.spans.Ended()

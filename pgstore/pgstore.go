@@ -28,18 +28,24 @@
 //
 // # Schema
 //
-// Two tables, created by Migrate (idempotent: CREATE ... IF NOT EXISTS, in
+// Three tables, created by Migrate (idempotent: CREATE ... IF NOT EXISTS, in
 // one transaction under an advisory lock, so replicas may all run it at
-// start) or by your own migration tool from DDL. Their names are
-// Options.Prefix (DefaultPrefix) followed by "actions" and "transactions",
-// in Options.Schema (or the connection's search_path); names are quoted with
-// pgx.Identifier.Sanitize, so they are taken verbatim, case included.
+// start, and a database created by an earlier version gains the tables it
+// lacks) or by your own migration tool from DDL. Their names are
+// Options.Prefix (DefaultPrefix) followed by "actions", "transactions" and
+// "tracked", in Options.Schema (or the connection's search_path); names are
+// quoted with pgx.Identifier.Sanitize, so they are taken verbatim, case
+// included.
 //
 //   - <prefix>actions: one row per action claimed or done (transaction_id,
 //     action, token, done, lease_until, written_at); a released claim is
 //     deleted.
 //   - <prefix>transactions: one row per transaction, its furthest status
 //     (transaction_id, furthest_rank, furthest_status, written_at).
+//   - <prefix>tracked: the due list of cofidis.WithReconciliation, one row
+//     per transaction awaiting its outcome (transaction_id,
+//     transaction_key, since, due, attempts, token), from Track until
+//     Untrack.
 //
 // # Atomicity, clock and round trips
 //
@@ -62,12 +68,33 @@
 // completion is in an open transaction (CompleteTx) waits for that
 // transaction, then reports Done or takes the claim over.
 //
+// # Reconciliation
+//
+// Store implements cofidis.Tracker, so that it can keep the due list of
+// cofidis.WithReconciliation for every replica. TakeDue is one UPDATE of
+// the rows picked by a SELECT ... FOR UPDATE SKIP LOCKED: replicas taking
+// due transactions at once skip the rows another is taking instead of
+// waiting for it, and each row goes to one of them, under a new random
+// token (gen_random_uuid, core from PostgreSQL 13) and with its due time
+// moved to the end of the lease. Reschedule and Untrack change or delete a
+// row only where its token still holds it. Tracked transactions cost one
+// round trip each to Track, and, reconciled, a share of a TakeDue and
+// Untrack or Reschedule on top of the Router's own Peek, Claim and
+// Complete (README.md has the table).
+//
+// Unlike the claims, the Tracker's times are the caller's: the now given
+// to TakeDue and the times in Tracked, from the Router's clock
+// (cofidis.WithClock), which tests fake to skip the 50 minutes. They are
+// kept to the microsecond, the database's resolution: finer digits are
+// truncated before they are written.
+//
 // # Retention
 //
 // PostgreSQL has no TTL: a record not written for Options.Retention
 // (cofidis.DefaultRetention) counts as absent at once, and Purge deletes
 // such records in small batches. Schedule it (hourly, say) from one replica
-// or all of them.
+// or all of them. Tracked transactions are not records of that kind: they
+// stay until untracked, and Purge leaves them alone.
 package pgstore
 
 import (
@@ -118,9 +145,14 @@ type Store struct {
 
 	claimSQL, completeSQL, releaseSQL, peekSQL string
 	purgeSQL                                   [2]string // actions, transactions
+
+	trackSQL, takeDueSQL, rescheduleSQL, untrackSQL string
 }
 
-var _ cofidis.Store = (*Store)(nil)
+var (
+	_ cofidis.Store   = (*Store)(nil)
+	_ cofidis.Tracker = (*Store)(nil)
+)
 
 // New returns a Store on pool. It checks its arguments only: the database
 // is first contacted by the first call. Run Migrate (or DDL with your own
@@ -184,8 +216,10 @@ func (s *Store) build(schema, prefix string) {
 	expand := strings.NewReplacer(
 		"{actions}", ident(schema, prefix+"actions"),
 		"{transactions}", ident(schema, prefix+"transactions"),
+		"{tracked}", ident(schema, prefix+"tracked"),
 		"{actions_written_at}", pgx.Identifier{prefix + "actions_written_at"}.Sanitize(),
 		"{transactions_written_at}", pgx.Identifier{prefix + longestSuffix}.Sanitize(),
+		"{tracked_due}", pgx.Identifier{prefix + "tracked_due"}.Sanitize(),
 		"{free}", strings.ReplaceAll(free, "{retention}", retention),
 		"{expired}", strings.ReplaceAll(expired, "{retention}", retention),
 	).Replace
@@ -201,10 +235,16 @@ func (s *Store) build(schema, prefix string) {
 		expand(strings.NewReplacer("{table}", "{actions}", "{key}", "transaction_id, action").Replace(purgeSQL)),
 		expand(strings.NewReplacer("{table}", "{transactions}", "{key}", "transaction_id").Replace(purgeSQL)),
 	}
+	s.trackSQL = expand(trackSQL)
+	s.takeDueSQL = expand(takeDueSQL)
+	s.rescheduleSQL = expand(rescheduleSQL)
+	s.untrackSQL = expand(untrackSQL)
 }
 
 // ddlSQL creates the tables and their indexes; the store adds the schema.
-// written_at is indexed for Purge.
+// written_at is indexed for Purge, due for TakeDue. Only CREATE ... IF NOT
+// EXISTS: run again on a database that an earlier version created, it adds
+// the tables that version lacked.
 const ddlSQL = `CREATE TABLE IF NOT EXISTS {actions} (
 	transaction_id text        NOT NULL, -- cofidis.ActionKey.Transaction
 	action         text        NOT NULL, -- cofidis.ActionKey.Action
@@ -222,6 +262,15 @@ CREATE TABLE IF NOT EXISTS {transactions} (
 	written_at      timestamptz NOT NULL  -- last completion
 );
 CREATE INDEX IF NOT EXISTS {transactions_written_at} ON {transactions} (written_at);
+CREATE TABLE IF NOT EXISTS {tracked} (
+	transaction_id  text        PRIMARY KEY, -- cofidis.TransactionKey.ID().String()
+	transaction_key text        NOT NULL,    -- the cofidis.TransactionKey as json.Marshal writes it
+	since           timestamptz NOT NULL,    -- when the customer was sent to the journey
+	due             timestamptz NOT NULL,    -- next check; while taken, the end of the lease
+	attempts        integer     NOT NULL,    -- getStatus checks so far
+	token           text                     -- the taker's (TakeDue); NULL when not taken
+);
+CREATE INDEX IF NOT EXISTS {tracked_due} ON {tracked} (due);
 `
 
 // migrateLock is the advisory lock Migrate holds while it creates the

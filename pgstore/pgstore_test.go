@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"regexp"
@@ -99,10 +100,12 @@ func actionKey(st cofidis.Status) cofidis.ActionKey {
 	return cofidis.ActionKey{Transaction: "020280098/" + rand.Text() + "/20260227", Action: string(st), Status: st, Rank: st.Rank()}
 }
 
+// TestContract runs the contract suite, the Tracker's included, on a store
+// of its own per test, in a schema of its own: the suite asks for that,
+// since TakeDue returns whatever is due in the store.
 func TestContract(t *testing.T) {
 	pool := newPool(t)
-	store := newStore(t, pool, pgstore.Options{})
-	storetest.Run(t, func(*testing.T) cofidis.Store { return store })
+	storetest.Run(t, func(t *testing.T) cofidis.Store { return newStore(t, pool, pgstore.Options{}) })
 }
 
 func TestNew_rejectsBadArguments(t *testing.T) {
@@ -163,6 +166,12 @@ func TestNames_areQuotedVerbatim(t *testing.T) {
 			res, err := s.Claim(ctx, k, time.Minute)
 			require.NoError(t, err)
 			require.NoError(t, s.Complete(ctx, k, res.Token))
+			x := trackedAt(time.Now(), time.Now())
+			require.NoError(t, s.Track(ctx, x))
+			taken, err := s.TakeDue(ctx, x.Due, 10, time.Minute)
+			require.NoError(t, err)
+			require.Len(t, taken, 1)
+			require.NoError(t, s.Untrack(ctx, taken[0]))
 
 			prefix := tt.prefix
 			if prefix == "" {
@@ -172,7 +181,7 @@ func TestNames_areQuotedVerbatim(t *testing.T) {
 			require.NoError(t, err)
 			tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
 			require.NoError(t, err)
-			assert.Equal(t, []string{prefix + "actions", prefix + "transactions"}, tables)
+			assert.Equal(t, []string{prefix + "actions", prefix + "tracked", prefix + "transactions"}, tables)
 		})
 	}
 }
@@ -411,7 +420,21 @@ func TestRoundTrips_perOperation(t *testing.T) {
 	s := newStore(t, pool, pgstore.Options{})
 	ctx := testContext(t)
 	k := actionKey(cofidis.StatusToConfirm)
-	var token string
+	var (
+		token string
+		x     cofidis.Tracked
+	)
+	// take takes x, due by now.
+	take := func() error {
+		got, err := s.TakeDue(ctx, time.Now(), 10, time.Minute)
+		if err == nil && len(got) != 1 {
+			err = fmt.Errorf("TakeDue took %d transactions, want 1", len(got))
+		}
+		if err == nil {
+			x = got[0]
+		}
+		return err
+	}
 	ops := []struct {
 		name string
 		op   func() error
@@ -431,6 +454,25 @@ func TestRoundTrips_perOperation(t *testing.T) {
 		{"Complete", func() error { return s.Complete(ctx, k, token) }},
 		{"Claim of a done action", func() error { _, err := s.Claim(ctx, k, time.Minute); return err }},
 		{"Purge with nothing to purge", func() error { _, err := s.Purge(ctx); return err }},
+		{"Track", func() error {
+			x = trackedAt(time.Now(), time.Now())
+			return s.Track(ctx, x)
+		}},
+		{"Track again", func() error { return s.Track(ctx, x) }},
+		{"TakeDue", take},
+		{"TakeDue with nothing due", func() error { _, err := s.TakeDue(ctx, time.Now(), 10, time.Minute); return err }},
+		{"Reschedule", func() error {
+			x.Due = time.Now()
+			return s.Reschedule(ctx, x)
+		}},
+		{"TakeDue again", take},
+		{"Untrack", func() error { return s.Untrack(ctx, x) }},
+		{"Untrack with a lost lease", func() error {
+			if err := s.Untrack(ctx, x); !errors.Is(err, cofidis.ErrLeaseLost) {
+				return fmt.Errorf("Untrack twice = %w, want ErrLeaseLost", err)
+			}
+			return nil
+		}},
 	}
 	// The first use of a statement on a connection prepares it: one more
 	// round trip, once.
@@ -482,6 +524,18 @@ func TestPurge(t *testing.T) {
 		FROM generate_series(1, $1::integer) i`, old)
 	require.NoError(t, err)
 
+	// Tracked transactions, sent long ago, due long ago, one of them taken:
+	// not records Purge deletes.
+	const tracked = 3
+	for i := range tracked {
+		x := trackedAt(time.Now().Add(-30*24*time.Hour), time.Now().Add(-20*24*time.Hour))
+		require.NoError(t, s.Track(ctx, x))
+		if i == 0 {
+			_, err := s.TakeDue(ctx, x.Due, 1, time.Hour)
+			require.NoError(t, err)
+		}
+	}
+
 	t.Run("a cancelled context stops it", func(t *testing.T) {
 		cancelled, cancel := context.WithCancel(ctx)
 		cancel()
@@ -502,6 +556,9 @@ func TestPurge(t *testing.T) {
 		n, err = s.Purge(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, int64(1), n, "the held row, once free")
+	})
+	t.Run("tracked transactions stay", func(t *testing.T) {
+		assert.Equal(t, tracked, count(t, trackedTable(schema)))
 	})
 	t.Run("live records stay", func(t *testing.T) {
 		assert.Equal(t, 2, count(t, actions))

@@ -221,11 +221,15 @@ func (r *loadRun) run(t *testing.T, stores [loadReplicas]cofidis.Store) {
 		servers[i] = httptest.NewServer(rt)
 		defer servers[i].Close()
 	}
+	lease := cfg.lease
+	if lease == 0 {
+		lease = cofidis.DefaultLease
+	}
 	client := &http.Client{
 		Transport: &http.Transport{MaxIdleConnsPerHost: loadWorkers, MaxConnsPerHost: loadWorkers},
-		// Above what the router may take: 5s for a claim, then up to three
-		// 5s completions when the store is failing.
-		Timeout: 30 * time.Second,
+		// Above what a Router may take when the store fails: a claim, then
+		// completions retried until the lease ends, each call bounded.
+		Timeout: lease + 30*time.Second,
 	}
 	defer client.CloseIdleConnections()
 

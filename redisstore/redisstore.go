@@ -33,7 +33,7 @@
 // master's slots.
 //
 //	the master's process…        go-redis defaults               1s reload only   recommended
-//	exits (SHUTDOWN NOSAVE)      +53.7–55.7s (58–59s in all)     +0.2–0.8s        +0.1–1.1s
+//	exits (SHUTDOWN NOSAVE)      +53.7–56.2s (58–60s in all)     +0.2–0.8s        +0.1–1.1s
 //	hangs (DEBUG SLEEP 30)       +26.1–26.5s (until it woke up)  +1.6–6.8s        +0.1–4.4s
 //
 // With Redis' default cluster-node-timeout (15s), the promotion took 17.9s
@@ -53,11 +53,11 @@
 //   - ReadTimeout and WriteTimeout: 1s (default 5s), with
 //     ContextTimeoutEnabled: true (default false). The Router bounds every
 //     store call (at 5s today), but without ContextTimeoutEnabled go-redis
-//     holds the socket to its own timeouts, not to the caller's deadline:
-//     with a hung master, answers took up to 6.0s (5.1s with these
-//     settings), and the clients took longer to move on (above). Every
-//     attempt of a command may wait ReadTimeout; the scripts run in
-//     microseconds, so 1s leaves room for retries within the Router's
+//     holds the socket to its own timeouts, not to the caller's deadline,
+//     and every attempt of a command waits ReadTimeout on a node that
+//     hangs: after a hang, the clients took +1.6–6.8s to move on with the
+//     reload alone, +0.1–4.4s with these settings (above). The scripts run
+//     in microseconds, so 1s leaves room for retries within the Router's
 //     bound.
 //   - DialTimeout: 1s (default 5s), for the same reason, when a host is gone
 //     without refusing connections (not measured: on loopback a dead port
@@ -77,16 +77,18 @@
 // # What a failover can lose
 //
 // While a master is down, claims on its slots fail: the Router answers 503
-// and Cofidis retries. The completion of a callback that succeeded in the
-// meantime can fail for the same reason: the delivery is acknowledged and
-// logged (cofidis.OutcomeUnrecorded), the claim stays until its lease
-// ends, and the next copy of the decision then runs the action again.
-// TestCluster_failover holds a few callbacks on the master's slots across
-// its fall (7 to 14 per run, among 3,000 decisions). When the master's
-// process exited, each of their completions failed so, calls to it failing
-// at once; when it hung, most of them (8 of 10 with the recommended
-// settings) waited long enough to reach the promoted replica. Nothing else
-// ran twice, and no decision was lost.
+// and Cofidis retries. The completions of callbacks that succeeded in the
+// meantime fail too, and the Router retries them until the claim's lease
+// ends; the promoted replica has the claim, so they succeed once the client
+// reaches it. TestCluster_failover holds 8 to 14 callbacks on the master's
+// slots across its fall, among 3,000 decisions: with the default lease
+// (2 minutes) every completion was recorded, no action ran twice and no
+// decision was lost, whatever the client settings; the slowest answer took
+// 4.1–8.2s with the recommended settings, 60s with go-redis defaults after
+// an exit. A completion still failing when the lease ends is acknowledged
+// and logged (cofidis.OutcomeUnrecorded), and the next copy of the
+// decision runs the action again: keep WithLease well above the cluster's
+// failover time plus the client's.
 //
 // Redis replicates asynchronously: a master acknowledges a write before its
 // replica has it. A failover can therefore forget acknowledged writes: those
@@ -107,9 +109,8 @@
 // No failover loses a decision: a delivery is acknowledged only once its
 // action ran (or was recorded as run), and forgetting a record only lets
 // the action run again. TestCluster_failover takes masters down with
-// SHUTDOWN NOSAVE, which first lets the replica catch up, so that each
-// duplicate it sees has the first cause; a crash or a partition can add
-// those of the list.
+// SHUTDOWN NOSAVE, which first lets the replica catch up, so that it sees
+// none of these; a crash or a partition can add them.
 package redisstore
 
 import (

@@ -318,10 +318,9 @@ func TestReconciliation_aReplicaThatDiesHandsOverAfterItsLease(t *testing.T) {
 }
 
 // TestRoundTrips_perReconciledTransaction counts, on the wire, the round
-// trips ReconcileDue makes to the database: one TakeDue per batch, then
-// per transaction a Peek and, for one whose outcome was recorded, an
-// Untrack; for one whose callbacks were lost, the claim and completion of
-// the decision delivered too.
+// trips ReconcileDue makes to the database: one TakeDue per batch, then per
+// transaction a Peek and Untrack or Reschedule, with the claim and the
+// completion of a status delivered in between.
 func TestRoundTrips_perReconciledTransaction(t *testing.T) {
 	var writes atomic.Int64
 	pool := newPool(t, func(cfg *pgxpool.Config) {
@@ -337,38 +336,60 @@ func TestRoundTrips_perReconciledTransaction(t *testing.T) {
 	})
 	sh := newShopReplicas(t)
 	rt := sh.replica(t, newStore(t, pool, pgstore.Options{Schema: sh.schema}), nil)
-	// round tracks lost and settled transactions, plays their journeys,
-	// lets the 50 minutes pass and returns the round trips of ReconcileDue.
-	round := func(t *testing.T, name string, lost, settled int) int64 {
+	// What a transaction went through before its deadline.
+	type kind int
+	const (
+		settled kind = iota // a journey played to its decision
+		lost                // accepted, every callback lost
+		running             // Cofidis still reports Initialized: checked again later
+		pending             // Cofidis reports pending: delivered, checked again later
+	)
+	var n int
+	// round tracks the transactions of kinds, lets the 50 minutes pass,
+	// reconciles and returns the round trips of ReconcileDue; then it
+	// forgets the transactions left tracked.
+	round := func(t *testing.T, kinds []kind, want cofidis.ReconcileResult) int64 {
 		t.Helper()
-		for i := range lost + settled {
-			key := sh.begin(t, rt, fmt.Sprintf("%s%03d", name, i))
-			j := cofidistest.Accepted(key)
-			if i < lost {
-				j = j.LoseNotifications().CloseBrowser()
+		for _, k := range kinds {
+			n++
+			key := sh.begin(t, rt, fmt.Sprintf("R%09d", n))
+			switch k {
+			case settled:
+				sh.play(t, rt, cofidistest.Accepted(key), 0)
+			case lost:
+				sh.play(t, rt, cofidistest.Accepted(key).LoseNotifications().CloseBrowser(), 0)
+			case pending:
+				sh.ledger.Set(key, cofidis.StatusPending)
 			}
-			sh.play(t, rt, j, 0)
 		}
 		sh.clock.Advance(cofidis.DefaultReconcileDeadline)
 		writes.Store(0)
 		res, err := rt.ReconcileDue(testContext(t))
 		require.NoError(t, err)
-		require.Equal(t, cofidis.ReconcileResult{Settled: settled, Checked: lost, Delivered: lost}, res)
-		return writes.Load()
+		require.Equal(t, want, res)
+		got := writes.Load()
+		_, err = sh.pool.Exec(testContext(t), `DELETE FROM `+trackedTable(sh.schema))
+		require.NoError(t, err)
+		return got
 	}
-	round(t, "W", 1, 1) // prepares the statements on the connection
+	// The first use of each statement on the connection prepares it.
+	round(t, []kind{settled, lost, running, pending}, cofidis.ReconcileResult{Settled: 1, Checked: 3, Delivered: 2, Rescheduled: 2})
 	tests := []struct {
-		name          string
-		lost, settled int
-		want          int64
+		name   string
+		kinds  []kind
+		result cofidis.ReconcileResult
+		want   int64
 	}{
-		{"one lost", 1, 0, 1 + 4},
-		{"one settled", 0, 1, 1 + 2},
-		{"a batch", 5, 3, 1 + 5*4 + 3*2},
+		{"settled: Peek, Untrack", []kind{settled}, cofidis.ReconcileResult{Settled: 1}, 1 + 2},
+		{"lost: Peek, Claim, Complete, Untrack", []kind{lost}, cofidis.ReconcileResult{Checked: 1, Delivered: 1}, 1 + 4},
+		{"still running: Peek, Reschedule", []kind{running}, cofidis.ReconcileResult{Checked: 1, Rescheduled: 1}, 1 + 2},
+		{"pending: Peek, Claim, Complete, Reschedule", []kind{pending}, cofidis.ReconcileResult{Checked: 1, Delivered: 1, Rescheduled: 1}, 1 + 4},
+		{"a batch", []kind{lost, settled, lost, lost, settled, running, lost, settled, lost},
+			cofidis.ReconcileResult{Settled: 3, Checked: 6, Delivered: 5, Rescheduled: 1}, 1 + 5*4 + 3*2 + 2},
 	}
-	for i, tt := range tests {
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, round(t, fmt.Sprintf("R%d_", i), tt.lost, tt.settled))
+			assert.Equal(t, tt.want, round(t, tt.kinds, tt.result), "round trips")
 		})
 	}
 }

@@ -248,3 +248,20 @@ func TestMigrate_addsTheTrackedTable(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, cofidis.Done, res.State, "the records made before the migration")
 }
+
+// TestTakeDue_aKeyEditedByHand has TakeDue fail loudly, naming the
+// transaction, when a tracked row's key no longer parses: the Router logs
+// the failed pass at every interval until the row is mended or deleted.
+func TestTakeDue_aKeyEditedByHand(t *testing.T) {
+	pool := newPool(t)
+	schema := newSchema(t, pool)
+	s := newStore(t, pool, pgstore.Options{Schema: schema})
+	ctx := testContext(t)
+	x := trackedAt(time.Now(), time.Now())
+	require.NoError(t, s.Track(ctx, x))
+	_, err := pool.Exec(ctx, `UPDATE `+trackedTable(schema)+` SET transaction_key = '{"merchantId": 42}'`)
+	require.NoError(t, err)
+	_, err = s.TakeDue(ctx, x.Due, 10, time.Minute)
+	require.ErrorIs(t, err, cofidis.ErrInvalidField)
+	assert.Contains(t, err.Error(), x.Key.ID().String())
+}

@@ -37,8 +37,9 @@ type shopReplicas struct {
 	rec    *cofidistest.Recorder
 	urls   cofidis.URLs
 	schema string
-	pool   *pgxpool.Pool  // the first replica's
-	store  *pgstore.Store // the first replica's
+	pool   *pgxpool.Pool   // the first replica's
+	store  *pgstore.Store  // the first replica's
+	ctx    context.Context // the test's, for the goroutines it starts too
 
 	mu     sync.Mutex
 	checks map[cofidis.TransactionID]int // getStatus calls, by transaction
@@ -56,6 +57,7 @@ func newShopReplicas(t *testing.T) *shopReplicas {
 		urls:   urls,
 		schema: newSchema(t, first),
 		pool:   first,
+		ctx:    testContext(t),
 		checks: map[cofidis.TransactionID]int{},
 	}
 	sh.store = newStore(t, first, pgstore.Options{Schema: sh.schema})
@@ -108,7 +110,7 @@ func (sh *shopReplicas) begin(t *testing.T, rt *cofidis.Router, id string) cofid
 	t.Helper()
 	key := cofidistest.NewKey(cofidistest.KeyOptions{MerchantTransactionID: id, Now: sh.clock.Now()})
 	sh.ledger.Set(key, cofidis.StatusInitialized)
-	require.NoError(t, rt.Track(testContext(t), key, sh.clock.Now()))
+	require.NoError(t, rt.Track(sh.ctx, key, sh.clock.Now()))
 	return key
 }
 
@@ -116,7 +118,7 @@ func (sh *shopReplicas) begin(t *testing.T, rt *cofidis.Router, id string) cofid
 func (sh *shopReplicas) play(t *testing.T, rt http.Handler, j cofidistest.Journey, repeat int) {
 	t.Helper()
 	fake := cofidistest.Fake{URLs: sh.urls, Handler: rt, Ledger: sh.ledger, RepeatNotifications: repeat}
-	ds, err := fake.Play(testContext(t), j)
+	ds, err := fake.Play(sh.ctx, j)
 	if !assert.NoError(t, err) {
 		return
 	}
@@ -129,7 +131,7 @@ func (sh *shopReplicas) play(t *testing.T, rt http.Handler, j cofidistest.Journe
 func (sh *shopReplicas) tracked(t *testing.T) int {
 	t.Helper()
 	var n int
-	require.NoError(t, sh.pool.QueryRow(testContext(t), `SELECT count(*) FROM `+trackedTable(sh.schema)).Scan(&n))
+	require.NoError(t, sh.pool.QueryRow(sh.ctx, `SELECT count(*) FROM `+trackedTable(sh.schema)).Scan(&n))
 	return n
 }
 
@@ -142,7 +144,7 @@ func (sh *shopReplicas) due(t *testing.T, key cofidis.TransactionKey) (time.Time
 		due  time.Time
 		held bool
 	)
-	require.NoError(t, sh.pool.QueryRow(testContext(t), `SELECT due, token IS NOT NULL FROM `+trackedTable(sh.schema)+` WHERE transaction_id = $1`,
+	require.NoError(t, sh.pool.QueryRow(sh.ctx, `SELECT due, token IS NOT NULL FROM `+trackedTable(sh.schema)+` WHERE transaction_id = $1`,
 		key.ID().String()).Scan(&due, &held))
 	return due, held
 }
@@ -210,7 +212,7 @@ func TestReconciliation_twoReplicas(t *testing.T) {
 	var results [2]cofidis.ReconcileResult
 	for i, rt := range replicas {
 		wg.Go(func() {
-			res, err := rt.ReconcileDue(testContext(t))
+			res, err := rt.ReconcileDue(sh.ctx)
 			assert.NoError(t, err)
 			results[i] = res
 		})
@@ -254,7 +256,7 @@ func TestReconciliation_aReplicaThatDiesHandsOverAfterItsLease(t *testing.T) {
 		die func(t *testing.T, sh *shopReplicas)
 	}{
 		{"dies right after TakeDue", func(t *testing.T, sh *shopReplicas) {
-			taken, err := sh.store.TakeDue(testContext(t), sh.clock.Now(), 100, 5*time.Minute)
+			taken, err := sh.store.TakeDue(sh.ctx, sh.clock.Now(), 100, 5*time.Minute)
 			require.NoError(t, err)
 			require.Len(t, taken, 1)
 		}},
@@ -275,7 +277,7 @@ func TestReconciliation_aReplicaThatDiesHandsOverAfterItsLease(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				_, _ = dying.ReconcileDue(testContext(t))
+				_, _ = dying.ReconcileDue(sh.ctx)
 			}()
 			<-called
 			pool.Close()
@@ -296,16 +298,16 @@ func TestReconciliation_aReplicaThatDiesHandsOverAfterItsLease(t *testing.T) {
 			require.True(t, held, "the dead replica holds the transaction")
 			require.True(t, handover.After(sh.clock.Now()), "the take moved the due time to the end of its lease")
 			t.Logf("lease of the take: %s", handover.Sub(sh.clock.Now()))
-			res, err := survivor.ReconcileDue(testContext(t))
+			res, err := survivor.ReconcileDue(sh.ctx)
 			require.NoError(t, err)
 			assert.Equal(t, cofidis.ReconcileResult{}, res, "held by the dead replica")
 			sh.clock.Advance(handover.Sub(sh.clock.Now()) - time.Microsecond)
-			res, err = survivor.ReconcileDue(testContext(t))
+			res, err = survivor.ReconcileDue(sh.ctx)
 			require.NoError(t, err)
 			assert.Equal(t, cofidis.ReconcileResult{}, res, "a microsecond before the lease ends")
 
 			sh.clock.Advance(time.Microsecond)
-			res, err = survivor.ReconcileDue(testContext(t))
+			res, err = survivor.ReconcileDue(sh.ctx)
 			require.NoError(t, err)
 			assert.Equal(t, cofidis.ReconcileResult{Checked: 1, Delivered: 1}, res, "handed over when the lease ends")
 			evs := sh.rec.Filter(cofidistest.OnChannel(cofidis.ChannelReconciliation))
@@ -364,11 +366,11 @@ func TestRoundTrips_perReconciledTransaction(t *testing.T) {
 		}
 		sh.clock.Advance(cofidis.DefaultReconcileDeadline)
 		writes.Store(0)
-		res, err := rt.ReconcileDue(testContext(t))
+		res, err := rt.ReconcileDue(sh.ctx)
 		require.NoError(t, err)
 		require.Equal(t, want, res)
 		got := writes.Load()
-		_, err = sh.pool.Exec(testContext(t), `DELETE FROM `+trackedTable(sh.schema))
+		_, err = sh.pool.Exec(sh.ctx, `DELETE FROM `+trackedTable(sh.schema))
 		require.NoError(t, err)
 		return got
 	}

@@ -296,8 +296,9 @@ func WithIdempotency(s Store) Option {
 // until the lease ends.
 //
 // Size it as the longest callback, plus the longest store stall to ride
-// out, plus a Complete round trip: a delivery whose holder crashed waits
-// that long. It needs WithIdempotency.
+// out (with Redis, a failover: the replica's promotion and the client's
+// recovery), plus a Complete round trip: a delivery whose holder crashed
+// waits that long. It needs WithIdempotency.
 func WithLease(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {

@@ -50,8 +50,6 @@ const (
 	// defaultMaxTracking is how long after the customer was sent to the
 	// journey a pending transaction stays tracked.
 	defaultMaxTracking = 30 * 24 * time.Hour
-	// takeBatch is how many due transactions ReconcileDue takes at once.
-	takeBatch = 100
 )
 
 // settledRank is the Rank from which a status ends the journey: a decision
@@ -251,8 +249,11 @@ func (rt *Router) RunReconciler(ctx context.Context) error {
 	}
 }
 
-// ReconcileDue reconciles, once, every tracked transaction due now (by the
+// ReconcileDue reconciles, once, every tracked transaction due (by the
 // Router's clock), at most Concurrency at a time, and returns what it did.
+// It takes transactions from the store only as slots free up, each under a
+// lease timed from the moment it is taken, so that none waits in a queue
+// while its lease runs out and another replica takes it over.
 // Transactions it reschedules are due later, so it returns when the due
 // list is empty; its error is the store's, when the due list could not be
 // read (what was taken before is reconciled all the same).
@@ -260,39 +261,60 @@ func (rt *Router) ReconcileDue(ctx context.Context) (ReconcileResult, error) {
 	if rt.tracker == nil {
 		return ReconcileResult{}, errNoReconciliation
 	}
-	now := rt.cfg.now()
 	// A taken transaction is handed over if its replica dies: after a
 	// getStatus call, a callback within its lease, and a margin.
 	lease := rt.cfg.verifyTimeout + rt.cfg.lease + 30*time.Second
+	concurrency := rt.cfg.reconcile.Concurrency
+	free := make(chan struct{}, concurrency) // one token per free slot
+	for range concurrency {
+		free <- struct{}{}
+	}
 	var (
 		mu    sync.Mutex
 		total ReconcileResult
 		wg    sync.WaitGroup
-		slots = make(chan struct{}, rt.cfg.reconcile.Concurrency)
 	)
 	defer wg.Wait()
 	for ctx.Err() == nil {
-		batch, err := rt.tracker.TakeDue(ctx, now, takeBatch, lease)
+		n := takeFree(free)
+		batch, err := rt.tracker.TakeDue(ctx, rt.cfg.now(), n, lease)
+		for range n - len(batch) {
+			free <- struct{}{}
+		}
 		if err != nil {
 			wg.Wait()
 			return total, err
 		}
 		for _, t := range batch {
-			slots <- struct{}{}
 			wg.Go(func() {
-				defer func() { <-slots }()
-				r := rt.reconcile(ctx, t, now)
+				defer func() { free <- struct{}{} }()
+				r := rt.reconcile(ctx, t)
 				mu.Lock()
 				total.add(r)
 				mu.Unlock()
 			})
 		}
-		if len(batch) < takeBatch {
-			break
+		if len(batch) < n {
+			break // nothing more is due now
 		}
 	}
 	wg.Wait()
 	return total, ctx.Err()
+}
+
+// takeFree waits for a free slot and takes it, with every other slot free
+// right now: how many transactions to take from the store.
+func takeFree(free chan struct{}) int {
+	<-free
+	n := 1
+	for {
+		select {
+		case <-free:
+			n++
+		default:
+			return n
+		}
+	}
 }
 
 // reconcileAction is the action Peek asks about to read a transaction's
@@ -301,14 +323,16 @@ const reconcileAction = "reconcile"
 
 // reconcile checks one taken transaction: settled if its outcome was
 // recorded meanwhile, otherwise getStatus and, for a decision, delivery.
-func (rt *Router) reconcile(ctx context.Context, t Tracked, now time.Time) ReconcileResult {
+// Times are read from the Router's clock as it goes, so that a slow
+// getStatus call delays what follows from it.
+func (rt *Router) reconcile(ctx context.Context, t Tracked) ReconcileResult {
 	id := t.Key.ID().String()
 	if cl, err := rt.cfg.store.Peek(ctx, ActionKey{Transaction: id, Action: reconcileAction}); err == nil && cl.Furthest.Rank() >= settledRank {
 		rt.untrack(ctx, t)
 		return ReconcileResult{Settled: 1}
 	}
 
-	ev := Event{Callback: Callback{TransactionKey: t.Key}, Channel: ChannelReconciliation, ReceivedAt: now}
+	ev := Event{Callback: Callback{TransactionKey: t.Key}, Channel: ChannelReconciliation, ReceivedAt: rt.cfg.now()}
 	// The delivery is observed as a request; settling the tracking comes
 	// after it ended, on the pass's own context.
 	pass := ctx
@@ -318,6 +342,7 @@ func (rt *Router) reconcile(ctx context.Context, t Tracked, now time.Time) Recon
 	if err == nil && raw == "" {
 		err = errors.New("the verifier answered an empty status")
 	}
+	now := rt.cfg.now() // after getStatus, which may take its time
 	if err != nil {
 		rt.refused(ctx, nil, ChannelReconciliation, &ev, trustedError(ErrVerifierUnavailable, "", err), nil)
 		rt.reschedule(pass, t, now.Add(backoff(retryBase, retryCap, t.Attempts)))
@@ -340,6 +365,7 @@ func (rt *Router) reconcile(ctx context.Context, t Tracked, now time.Time) Recon
 	}
 
 	d := rt.deliver(ctx, nil, ev)
+	now = rt.cfg.now() // after the callback
 	res := ReconcileResult{Checked: 1}
 	switch d.outcome {
 	case OutcomeProcessed, OutcomePermanent, OutcomeUnrecorded:

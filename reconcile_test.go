@@ -483,3 +483,62 @@ func TestReconciliation_atScale(t *testing.T) {
 	assert.Equal(t, n-len(lost), total.Settled)
 	t.Logf("%d transactions, %d with every callback lost: replica results %+v and %+v", n, len(lost), results[0], results[1])
 }
+
+// A slow getStatus (each call advances the fake clock by the verify
+// timeout) must not let a second replica take over transactions the first
+// one has taken but not checked yet: a replica takes only as many as it
+// has free slots, each under a lease timed from the moment it takes it.
+func TestReconciliation_slowChecksAreNotTakenOver(t *testing.T) {
+	t.Parallel()
+	const n = 150
+	r := newReconciler(t)
+	var (
+		mu       sync.Mutex
+		checks   = map[cofidis.TransactionID]int{}
+		total    int
+		replicas = make([]*cofidis.Router, 2)
+		wg       sync.WaitGroup
+	)
+	reconcile := func(rt *cofidis.Router) {
+		wg.Go(func() {
+			_, err := rt.ReconcileDue(t.Context())
+			assert.NoError(t, err)
+		})
+	}
+	slow := cofidis.VerifierFunc(func(ctx context.Context, key cofidis.TransactionKey) (cofidis.Status, error) {
+		mu.Lock()
+		checks[key.ID()]++
+		total++
+		if total == 30 {
+			// 300 s later, past the lease of anything taken at the start,
+			// a second replica begins its own pass.
+			reconcile(replicas[1])
+		}
+		mu.Unlock()
+		r.clock.Advance(cofidis.DefaultVerifyTimeout) // as long as a call may take
+		return r.ledger.CurrentStatus(ctx, key)
+	})
+	for i := range replicas {
+		rt, err := cofidis.NewRouter(r.urls, r.rec.Redirect, r.rec.Notify,
+			cofidis.WithVerifier(slow), cofidis.WithIdempotency(r.store),
+			cofidis.WithReconciliation(cofidis.ReconcileOptions{Concurrency: 2}),
+			cofidis.WithClock(r.clock.Now), cofidis.WithLogger(quietLogger()))
+		require.NoError(t, err)
+		replicas[i] = rt
+	}
+	for i := range n {
+		key := cofidistest.NewKey(cofidistest.KeyOptions{MerchantTransactionID: fmt.Sprintf("Q%09d", i), Now: reconcileStart})
+		r.ledger.Set(key, cofidis.StatusRefused)
+		require.NoError(t, replicas[0].Track(t.Context(), key, r.clock.Now()))
+	}
+	r.clock.Advance(cofidis.DefaultReconcileDeadline)
+	reconcile(replicas[0])
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, checks, n)
+	for id, c := range checks {
+		require.Equal(t, 1, c, "%s checked %d times", id, c)
+	}
+	assert.Equal(t, n, r.rec.Len())
+}

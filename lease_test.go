@@ -187,7 +187,7 @@ func TestLease_unrecordedCompletionNamesTheCause(t *testing.T) {
 		},
 		{
 			name:     "the store executes the Complete after another delivery took over",
-			store:    func() *slowStore { s := newSlowStore(); s.completeDelay = 500 * time.Millisecond; return s },
+			store:    func() *slowStore { s := newSlowStore(); s.completeDelay = 900 * time.Millisecond; return s },
 			lease:    400 * time.Millisecond,
 			takeover: true,
 			want:     "cofidis: the store recorded the completion too late, after another delivery claimed the action; it may have run twice (store stalled)",
@@ -196,7 +196,7 @@ func TestLease_unrecordedCompletionNamesTheCause(t *testing.T) {
 			name:     "the callback ignores its context and runs past the lease",
 			store:    newSlowStore,
 			lease:    300 * time.Millisecond,
-			work:     500 * time.Millisecond,
+			work:     800 * time.Millisecond,
 			takeover: true,
 			want:     "cofidis: callback outlived its lease, and its completion was not recorded; a later delivery may repeat the action (callback too slow: raise WithLease)",
 		},

@@ -5,6 +5,7 @@
 //	cofidis listen [-addr host:port] [-base URL] run a receiver, print each callback as JSON
 //	cofidis send -url URL -status S [...]        post one callback as Cofidis would
 //	cofidis simulate -base URL -journey NAME     play a whole journey against a receiver
+//	cofidis version                              print the version and VCS revision
 //
 // Run "cofidis <command> -h" for a command's flags. The exit status is 0 on
 // success, 1 when the command failed (invalid URLs, a callback refused, a
@@ -47,6 +48,7 @@ Commands:
   listen    run a callback receiver and print each callback as a JSON line
   send      post one callback exactly as Cofidis would
   simulate  play a whole Cofidis journey against a running receiver
+  version   print the version and the VCS revision this program was built from
 
 Run 'cofidis <command> -h' for the flags of a command.
 Exit status: 0 success, 1 failure, 2 usage error.
@@ -66,7 +68,7 @@ type command struct {
 }
 
 func commands() []command {
-	return []command{urlsCommand(), listenCommand(), sendCommand(), simulateCommand()}
+	return []command{urlsCommand(), listenCommand(), sendCommand(), simulateCommand(), versionCommand()}
 }
 
 func lookup(name string) (command, bool) {
@@ -151,8 +153,14 @@ func newFlagSet(c command) (*flag.FlagSet, func(context.Context, env) error) {
 	return fs, c.setup(fs)
 }
 
+// printUsage writes c's help: its usage text, then its flags, if any.
 func printUsage(w io.Writer, c command, fs *flag.FlagSet) {
 	fmt.Fprint(w, c.usage)
+	flags := 0
+	fs.VisitAll(func(*flag.Flag) { flags++ })
+	if flags == 0 {
+		return
+	}
 	fmt.Fprintln(w, "\nFlags:")
 	fs.SetOutput(w)
 	fs.PrintDefaults()

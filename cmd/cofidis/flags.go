@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -72,4 +74,33 @@ func (k *keyFlags) key(now time.Time) (cofidis.TransactionKey, error) {
 		key.ProviderTransactionID = cofidis.NullStringOf(k.providerTxID)
 	}
 	return key, nil
+}
+
+// allowHTTPUsage is the help of -allow-http, the same in every command.
+const allowHTTPUsage = "accept plain http for a host other than loopback (localhost, 127.0.0.0/8, ::1): for development only, the callbacks carry transaction keys"
+
+// httpRule is the scheme rule of every command, for their -h texts.
+const httpRule = `URLs use https, or plain http for a loopback host (localhost, 127.0.0.0/8,
+::1); plain http to any other host needs -allow-http.`
+
+// checkHTTP applies the scheme rule to the URL of the flag called name: https
+// always, http for a loopback host, http for any other host only with
+// -allow-http (allowHTTP). Other defects are left to the URL checks that
+// follow, which report them better.
+func checkHTTP(name, raw string, allowHTTP bool) error {
+	u, err := url.Parse(raw)
+	if err == nil && u.Scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("-%s: plain http to a host other than loopback needs -allow-http (callbacks would cross the network in clear)", name)
+	}
+	return nil
+}
+
+// isLoopback reports whether host, a URL's hostname, names this machine:
+// localhost or a loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }

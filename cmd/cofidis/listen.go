@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -29,7 +30,7 @@ const (
 func listenCommand() command {
 	return command{
 		name: "listen",
-		usage: `Usage: cofidis listen [-addr host:port] [-base URL]
+		usage: `Usage: cofidis listen [-addr host:port] [-base URL] [-allow-http]
 
 Runs a callback receiver (cofidis.Router) until interrupted (SIGINT or
 SIGTERM), then stops cleanly.
@@ -43,13 +44,17 @@ with a short page, notifications 200. Rejected requests are logged on stderr
 with the reason and answered as the library does (400, 404, 405, 413, 415).
 
 The server speaks plain HTTP: -base may be an https URL served by a tunnel or
-proxy in front of it, whose paths must reach this server unchanged.
+proxy in front of it, whose paths must reach this server unchanged. The
+default base is http://<listening address>, with the loopback address in
+place of an unspecified one (-addr :8080 gives http://[::1]:8080).
+` + httpRule + `
 `,
 		setup: func(fs *flag.FlagSet) func(context.Context, env) error {
 			addr := fs.String("addr", "127.0.0.1:8080", "`host:port` to listen on; port 0 picks a free port")
 			base := fs.String("base", "", "base URL of the callback URLs (default http://<listening address>)")
+			allowHTTP := fs.Bool("allow-http", false, allowHTTPUsage)
 			return func(ctx context.Context, e env) error {
-				return listen(ctx, e, *addr, *base)
+				return listen(ctx, e, *addr, *base, *allowHTTP)
 			}
 		},
 	}
@@ -120,16 +125,17 @@ func (j *jsonLines) write(v any) error {
 	return j.enc.Encode(v)
 }
 
-func listen(ctx context.Context, e env, addr, base string) error {
+func listen(ctx context.Context, e env, addr, base string, allowHTTP bool) error {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close() // Serve closes it too; this covers the early returns
+	flagName := "base"
 	if base == "" {
-		base = "http://" + ln.Addr().String()
+		base, flagName = defaultBase(ln.Addr()), "addr"
 	}
-	urls, err := cofidis.NewURLs(base, cofidis.AllowHTTP())
+	urls, err := newURLs(flagName, base, allowHTTP)
 	if err != nil {
 		return err
 	}
@@ -184,6 +190,24 @@ func listen(ctx context.Context, e env, addr, base string) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return serverClosed(<-served)
+}
+
+// defaultBase returns the base URL of a receiver listening on addr:
+// http://addr, with the loopback address in place of an unspecified one,
+// which is no destination.
+func defaultBase(addr net.Addr) string {
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	ip := ap.Addr()
+	switch {
+	case ip == netip.IPv4Unspecified():
+		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	case ip.IsUnspecified():
+		ip = netip.IPv6Loopback()
+	}
+	return "http://" + netip.AddrPortFrom(ip, ap.Port()).String()
 }
 
 // serverClosed turns Serve's normal result after a shutdown into nil.

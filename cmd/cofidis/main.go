@@ -7,9 +7,10 @@
 //	cofidis simulate -base URL -journey NAME     play a whole journey against a receiver
 //	cofidis version                              print the version and VCS revision
 //
-// Run "cofidis <command> -h" for a command's flags. The exit status is 0 on
-// success, 1 when the command failed (invalid URLs, a callback refused, a
-// network error) and 2 for a usage error.
+// Run "cofidis <command> -h" for a command's flags. URLs use https, or plain
+// http for a loopback host; plain http to any other host needs -allow-http.
+// The exit status is 0 on success, 1 when the command failed (invalid URLs,
+// a callback refused, a network error) and 2 for a usage error.
 package main
 
 import (
@@ -51,6 +52,8 @@ Commands:
   version   print the version and the VCS revision this program was built from
 
 Run 'cofidis <command> -h' for the flags of a command.
+URLs use https, or plain http for a loopback host (localhost, 127.0.0.0/8,
+::1); plain http to any other host needs -allow-http.
 Exit status: 0 success, 1 failure, 2 usage error.
 `
 
@@ -167,8 +170,15 @@ func printUsage(w io.Writer, c command, fs *flag.FlagSet) {
 	fs.SetOutput(io.Discard)
 }
 
-// oneLine keeps an error on one line: errors.Join and some wrapped errors
-// span several.
+// oneLine keeps an error on one line (errors.Join and some wrapped errors
+// span several) without the library's "cofidis: " prefix at the start of
+// each, since run prints the command's own: "cofidis urls: invalid URL: …".
 func oneLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+	var parts []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimPrefix(strings.TrimSpace(l), "cofidis: "); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(strings.Fields(strings.Join(parts, "; ")), " ")
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -82,11 +83,11 @@ func TestHelpExitsZeroWithUsage(t *testing.T) {
 		{[]string{"-h"}, "Commands:"},
 		{[]string{"--help"}, "Commands:"},
 		{[]string{"help"}, "Commands:"},
-		{[]string{"help", "send"}, "Usage: cofidis send"},
 		{[]string{"urls", "-h"}, "Usage: cofidis urls"},
 		{[]string{"listen", "-h"}, "Usage: cofidis listen"},
 		{[]string{"send", "-help"}, "Usage: cofidis send"},
 		{[]string{"simulate", "-h"}, "pending-refused"},
+		{[]string{"help", "send"}, "Usage: cofidis send"},
 		{[]string{"version", "-h"}, "Usage: cofidis version"},
 		{[]string{"help", "version"}, "vcs.revision"},
 	}
@@ -164,19 +165,101 @@ func TestURLs(t *testing.T) {
 		t.Errorf("output not indented or & escaped:\n%s", stdout)
 	}
 
-	code, _, stderr = cli(t, "urls", "-base", "http://127.0.0.1:8080")
-	if code != 1 {
-		t.Errorf("http base: exit %d, want 1", code)
-	}
-	oneLineOnStderr(t, stderr, "https")
-	if code, _, stderr := cli(t, "urls", "-base", "http://127.0.0.1:8080", "-allow-http"); code != 0 {
-		t.Errorf("http base with -allow-http: exit %d, stderr %q", code, stderr)
-	}
+	// The library's errors are printed with one prefix, the command's.
 	code, _, stderr = cli(t, "urls", "-base", "https://user:pw@shop.example")
 	if code != 1 {
 		t.Errorf("user-info: exit %d, want 1", code)
 	}
-	oneLineOnStderr(t, stderr, "user")
+	oneLineOnStderr(t, stderr, "cofidis urls: invalid URL: base URL must not contain user-info\n")
+	code, _, stderr = cli(t, "urls", "-base", "ftp://shop.example")
+	if code != 1 {
+		t.Errorf("ftp: exit %d, want 1", code)
+	}
+	oneLineOnStderr(t, stderr, "cofidis urls: invalid URL: base URL must use the https or http scheme\n")
+}
+
+// TestPlainHTTPRule checks the scheme rule every command applies to its
+// URL: https always, http for a loopback host, http elsewhere only with
+// -allow-http, which the error names.
+func TestPlainHTTPRule(t *testing.T) {
+	t.Parallel()
+	rec := &cofidistest.Recorder{}
+	base, urls := receiver(t, rec) // on 127.0.0.1
+	local := strings.Replace(base, "127.0.0.1", "localhost", 1)
+	refused := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"urls", "-base", "http://shop.example"}, "cofidis urls: -base: plain http to a host other than loopback needs -allow-http"},
+		{[]string{"urls", "-base", "http://192.0.2.1:8080/pay"}, "-base: plain http"},
+		{[]string{"urls", "-base", "http://localhost.shop.example"}, "-base: plain http"},
+		{[]string{"listen", "-addr", "127.0.0.1:0", "-base", "http://shop.example"}, "cofidis listen: -base: plain http to a host other than loopback needs -allow-http"},
+		{[]string{"simulate", "-base", "http://shop.example", "-journey", "accepted"}, "cofidis simulate: -base: plain http to a host other than loopback needs -allow-http"},
+		{[]string{"send", "-url", "http://shop.example/cofidis/notify/other", "-status", "Aborted"}, "cofidis send: -url: plain http to a host other than loopback needs -allow-http"},
+	}
+	for _, tc := range refused {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Parallel()
+			code, stdout, stderr := cli(t, tc.args...)
+			if code != 1 || stdout != "" {
+				t.Errorf("exit %d, stdout %q; want 1 and nothing", code, stdout)
+			}
+			oneLineOnStderr(t, stderr, tc.want)
+			if strings.Contains(stderr, "AllowHTTP") {
+				t.Errorf("stderr names the API option: %q", stderr)
+			}
+		})
+	}
+
+	accepted := [][]string{
+		{"urls", "-base", "http://127.0.0.1:8080"},
+		{"urls", "-base", "http://[::1]:8080"},
+		{"urls", "-base", "http://LOCALHOST./pay"},
+		{"urls", "-base", "http://shop.example", "-allow-http"},
+		{"urls", "-base", "https://shop.example"},
+		{"simulate", "-base", base, "-journey", "aborted"},
+		{"simulate", "-base", local, "-journey", "aborted"},
+		{"send", "-url", urls.NotificationURLOther, "-status", "Aborted"},
+		{"send", "-url", urls.NotificationURLOther, "-status", "Aborted", "-allow-http"},
+	}
+	for _, args := range accepted {
+		if code, stdout, stderr := cli(t, args...); code != 0 {
+			t.Errorf("%q: exit %d, stderr %q\n%s", args, code, stderr, stdout)
+		}
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	t.Parallel()
+	for host, want := range map[string]bool{
+		"localhost": true, "LocalHost.": true, "127.0.0.1": true, "127.8.9.10": true, "::1": true,
+		"::ffff:127.0.0.1": true, "fe80::1%lo": false, "0.0.0.0": false, "::": false, "192.0.2.1": false,
+		"shop.example": false, "localhost.shop.example": false, "": false,
+	} {
+		if got := isLoopback(host); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+func TestDefaultBase(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]string{
+		"127.0.0.1:8080":    "http://127.0.0.1:8080",
+		"0.0.0.0:8080":      "http://127.0.0.1:8080",
+		"[::]:8080":         "http://[::1]:8080",
+		"[::1]:9":           "http://[::1]:9",
+		"192.0.2.1:80":      "http://192.0.2.1:80",
+		"[2001:db8::1]:443": "http://[2001:db8::1]:443",
+	} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := defaultBase(a); got != want {
+			t.Errorf("defaultBase(%s) = %q, want %q", addr, got, want)
+		}
+	}
 }
 
 func TestSend(t *testing.T) {
@@ -479,4 +562,25 @@ func TestListenFailures(t *testing.T) {
 		t.Errorf("ftp base: exit %d, want 1", code)
 	}
 	oneLineOnStderr(t, stderr, "scheme")
+}
+
+func TestOneLine(t *testing.T) {
+	t.Parallel()
+	bad := &cofidis.Error{Err: cofidis.ErrInvalidURL, Field: "returnUrlOther", Reason: "must have a host"}
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{errors.New("dial tcp: connection refused"), "dial tcp: connection refused"},
+		{bad, "invalid URL: returnUrlOther: must have a host"},
+		{errors.Join(bad, &cofidis.Error{Err: cofidis.ErrDomainMismatch, Field: "notificationUrlOther", Reason: "host differs"}),
+			"invalid URL: returnUrlOther: must have a host; URLs do not share one domain: notificationUrlOther: host differs"},
+		{fmt.Errorf("shutdown: %w", bad), "shutdown: cofidis: invalid URL: returnUrlOther: must have a host"},
+		{errors.New("a\n\n  b  c"), "a; b c"},
+	}
+	for _, tc := range tests {
+		if got := oneLine(tc.err); got != tc.want {
+			t.Errorf("oneLine(%q) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
 }

@@ -30,6 +30,8 @@ tried. By default the request carries a server's headers, as a notification;
 
 Prints the request, then the answer's status, Location and body. Exits 0 when
 the answer is 2xx or 3xx, 1 otherwise.
+
+` + httpRule + `
 `,
 		setup: func(fs *flag.FlagSet) func(context.Context, env) error {
 			target := fs.String("url", "", "callback URL to post to (required)")
@@ -38,6 +40,7 @@ the answer is 2xx or 3xx, 1 otherwise.
 			browser := fs.Bool("browser", false, "send a browser's headers, as a redirect")
 			multiline := fs.Bool("multiline", false, "write the key's JSON one member per line, as the documentation prints it")
 			timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
+			allowHTTP := fs.Bool("allow-http", false, allowHTTPUsage)
 			var kf keyFlags
 			kf.register(fs)
 			return func(ctx context.Context, e env) error {
@@ -49,6 +52,9 @@ the answer is 2xx or 3xx, 1 otherwise.
 				}
 				if *status == "" {
 					return usagef("-status is required")
+				}
+				if err := checkHTTP("url", *target, *allowHTTP); err != nil {
+					return err
 				}
 				key, err := kf.key(time.Now())
 				if err != nil {

@@ -31,6 +31,8 @@ derive from -base as cofidis.NewURLs derives them (as 'cofidis listen' and
 
 Prints one line per callback with the receiver's answer. Exits 0 when every
 answer is 2xx or 3xx, 1 otherwise.
+
+` + httpRule + `
 `,
 		setup: func(fs *flag.FlagSet) func(context.Context, env) error {
 			base := fs.String("base", "", "base URL of the receiver (required)")
@@ -41,6 +43,7 @@ answer is 2xx or 3xx, 1 otherwise.
 			repeat := fs.Int("repeat", 0, "post every notification this many extra times")
 			delay := fs.Duration("delay", 0, "wait this long between two callbacks")
 			timeout := fs.Duration("timeout", 10*time.Second, "give up on one callback after this long")
+			allowHTTP := fs.Bool("allow-http", false, allowHTTPUsage)
 			var kf keyFlags
 			kf.register(fs)
 			return func(ctx context.Context, e env) error {
@@ -64,7 +67,7 @@ answer is 2xx or 3xx, 1 otherwise.
 				if *notificationsFirst {
 					j = j.NotificationsFirst()
 				}
-				urls, err := cofidis.NewURLs(*base, cofidis.AllowHTTP())
+				urls, err := newURLs("base", *base, *allowHTTP)
 				if err != nil {
 					return err
 				}

@@ -16,23 +16,22 @@ func urlsCommand() command {
 Prints the technicalData JSON object for the initialize call: the five
 callback URLs derived from -base (see cofidis.NewURLs), with the -query
 elements appended to each, after checking them as Cofidis requires (one
-domain, https, no user-info or fragment). An invalid set is reported with the
+domain, no user-info or fragment). An invalid set is reported with the
 reason and exit status 1.
+
+` + httpRule + `
+Cofidis itself posts only to https URLs.
 `,
 		setup: func(fs *flag.FlagSet) func(context.Context, env) error {
 			base := fs.String("base", "", "base URL of the receiver, scheme://host[:port][/prefix][?query] (required)")
 			var query queryFlag
 			fs.Var(&query, "query", "`key=value` appended to every URL, such as an order reference (repeatable)")
-			allowHTTP := fs.Bool("allow-http", false, "accept http URLs, for local development only")
+			allowHTTP := fs.Bool("allow-http", false, allowHTTPUsage)
 			return func(_ context.Context, e env) error {
 				if *base == "" {
 					return usagef("-base is required")
 				}
-				var opts []cofidis.URLOption
-				if *allowHTTP {
-					opts = append(opts, cofidis.AllowHTTP())
-				}
-				urls, err := cofidis.NewURLs(*base, opts...)
+				urls, err := newURLs("base", *base, *allowHTTP)
 				if err != nil {
 					return err
 				}
@@ -44,4 +43,16 @@ reason and exit status 1.
 			}
 		},
 	}
+}
+
+// newURLs derives the five URLs from base, given as the flag called name,
+// under the CLI's scheme rule (see checkHTTP) instead of the library's
+// https-only default.
+func newURLs(name, base string, allowHTTP bool) (cofidis.URLs, error) {
+	if err := checkHTTP(name, base, allowHTTP); err != nil {
+		return cofidis.URLs{}, err
+	}
+	// http passed checkHTTP: the library need not refuse it again, which it
+	// would do naming its own option.
+	return cofidis.NewURLs(base, cofidis.AllowHTTP())
 }

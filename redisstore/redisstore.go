@@ -9,15 +9,83 @@
 // Each operation is one Lua script, so atomic and one round trip: a delivery
 // costs two (Claim, then Complete or Release), a redirect one (Peek). Scripts
 // run with EVALSHA and fall back to EVAL when the server does not know them.
-// Leases are timed by the Redis server's clock, so replicas' clocks need not
-// agree. Every key carries a TTL (Options.TTL).
+// Claims' leases are timed by the Redis server's clock, so replicas' clocks
+// need not agree. Every key of the claims carries a TTL (Options.TTL); the
+// due list of reconciliation has none (see Reconciliation).
 //
 // Keys are "<prefix>{<transaction>}:a:<action>" (a hash: state, token, lease
 // end) and "<prefix>{<transaction>}:t" (a hash: the furthest rank and
 // status). The braces are a hash tag: a Redis Cluster puts both keys of a
 // transaction in the same slot, as scripts require, and spreads the
-// transactions over its masters; hence no braces in Options.Prefix.
-// Requires Redis 5 or later (scripts call TIME).
+// transactions over its masters; hence no braces in Options.Prefix. The due
+// list of reconciliation is two more keys, "<prefix>{tracker}:due" and
+// "<prefix>{tracker}:tracked" (see Reconciliation). Requires Redis 5 or
+// later (scripts call TIME).
+//
+// # Reconciliation
+//
+// Store implements cofidis.Tracker, so that it keeps the due list of
+// cofidis.WithReconciliation for every replica, in two keys per store:
+//
+//   - "<prefix>{tracker}:due", a sorted set: each tracked transaction
+//     (its identity, cofidis.TransactionID's String) scored by when it is
+//     next due, in Unix milliseconds;
+//   - "<prefix>{tracker}:tracked", a hash from the same identity to a JSON
+//     record: {"attempts":1,"token":"…","since":1772186400000,"key":{…}},
+//     the key as json.Marshal wrote it, so that it comes back exactly (an
+//     absent, null or empty providerTransactionId stays so).
+//
+// Each method is one script, so atomic and one round trip. Track adds the
+// transaction to both unless it is tracked already. TakeDue takes up to
+// limit members scored at now or before, earliest first, gives each a new
+// token, and moves its score to now+lease: another replica takes it over
+// then, unless Reschedule (a new score, the attempts, no token) or Untrack
+// (removed from both) settle it first, which they do only with the token
+// of the take, else cofidis.ErrLeaseLost. TakeDue returns each transaction
+// with the score that made it due. The scripts rewrite a record's attempts
+// and token in place, without decoding the rest: a record edited by hand
+// out of that shape, or missing for a member of the sorted set, fails
+// TakeDue loudly, naming the transaction, until it is repaired or removed
+// from both keys (a record whose key no longer parses is found after the
+// take: the transactions taken with it wait for the lease).
+//
+// TakeDue's tokens: the call sends one random value (crypto/rand, as for
+// the claims' tokens) and the script appends each transaction's rank in
+// the take ("<random>.3"): unique, unguessable, and one argument whatever
+// the limit. The script could not draw them itself: math.random in a Redis
+// script is seeded alike at every run, to keep scripts deterministic.
+//
+// Unlike the claims, the Tracker's times are the caller's: the now given
+// to TakeDue and the times in Tracked, from the Router's clock
+// (cofidis.WithClock), which tests fake to skip the 50 minutes. They are
+// kept to the millisecond (finer digits are truncated) and read back in
+// UTC. A take's lease is therefore judged by the replicas' clocks: one
+// whose clock runs d ahead takes a transaction over d early. The Router's
+// lease of a take is the verify timeout plus the claims' lease plus 30s;
+// keep the replicas' clocks well within that of each other (NTP does).
+//
+// The due list has no TTL. A transaction stays tracked until the Router
+// untracks it: once its decision is delivered or found recorded, a day
+// after the first check if Cofidis still reports the journey running, or
+// after cofidis.ReconcileOptions.MaxTracking (30 days by default) if it
+// reports pending; a failing check is retried, never dropped. No TTL could
+// serve: Redis expires whole keys (a hash's fields only from 7.4, a sorted
+// set's members never), so a TTL on the due list would be refreshed by
+// every Track and bound nothing, and would drop every tracked transaction
+// after a quiet spell. Memory is the transactions tracked, a few hundred
+// bytes each. With maxmemory, keep the noeviction policy or a volatile-*
+// one, which evicts only keys with a TTL: an allkeys-* policy may evict
+// the due list, and with it every tracked transaction. To stop reconciling
+// for good, delete the two keys.
+//
+// Round trips: Track is one per transaction. ReconcileDue takes due
+// transactions as its slots free up (ReconcileOptions.Concurrency, 4 by
+// default), one TakeDue for each take of one to Concurrency transactions;
+// then, per transaction, come the Router's Peek and an Untrack or
+// Reschedule, with a Claim and a Complete between when a status is
+// delivered: 2 for a transaction whose outcome was recorded (settled
+// without getStatus) or that Cofidis reports still running, 4 for one
+// whose status is delivered.
 //
 // # Redis Cluster
 //
@@ -74,6 +142,25 @@
 //     client shared with code that wants replica reads still serves the
 //     store; do not count on that across go-redis versions.
 //
+// # The due list on a Redis Cluster
+//
+// The due list is in one slot, on one master: its two keys share the hash
+// tag {tracker}, whatever the prefix, since every script touches both (a
+// script's keys must share a slot). That is a choice. Sorted sets per shard
+// ({tracker:0} … {tracker:N-1}, each transaction hashed to one) would
+// spread the due list over the masters, but every TakeDue (about one per
+// reconciled transaction, and one per replica at every interval) would
+// then visit every shard, in N round trips mostly answering nothing,
+// earliest first would need a merge across shards, and ReconcileDue, which ends its pass on a batch short of the
+// limit, would stop early unless TakeDue kept visiting shards until the
+// limit. One master is ample: a tracked transaction costs it a Track, then
+// a share of a TakeDue and an Untrack or Reschedule, scripts of a few
+// microseconds each, while the Peek, Claim and Complete of reconciliation,
+// like every delivery's, spread over all the masters by transaction. What
+// it costs is that master's failures: while it fails over, Track fails
+// (Router.Track returns the error) and so do reconciliation passes, tried
+// again at the next interval.
+//
 // # What a failover can lose
 //
 // While a master is down, claims on its slots fail: the Router answers 503
@@ -104,11 +191,20 @@
 //     first one runs it; one of the two completions is then refused
 //     (cofidis.ErrLeaseLost) and logged;
 //   - a lost Release keeps the claim until its lease ends: the next
-//     delivery is answered 503 until then.
+//     delivery is answered 503 until then;
+//   - a lost Track leaves the transaction untracked: if every callback of
+//     its journey is lost too, nothing reconciles it;
+//   - a lost TakeDue lets another replica take the same transactions while
+//     the first one reconciles them: getStatus may be called twice, and the
+//     claims deliver the status once (the loser's Untrack or Reschedule is
+//     refused and logged);
+//   - a lost Reschedule or Untrack leaves the transaction due when the
+//     take's lease ends: it is checked again, and found settled, or its
+//     status delivered as a duplicate.
 //
-// No failover loses a decision: a delivery is acknowledged only once its
-// action ran (or was recorded as run), and forgetting a record only lets
-// the action run again. TestCluster_failover takes masters down with
+// No failover loses a decision that reached a replica: a delivery is
+// acknowledged only once its action ran (or was recorded as run), and
+// forgetting a record only lets the action run again. TestCluster_failover takes masters down with
 // SHUTDOWN NOSAVE, which first lets the replica catch up, so that it sees
 // none of these; a crash or a partition can add them.
 package redisstore
@@ -142,19 +238,26 @@ type Options struct {
 	// which Redis ignores) would split a transaction's keys across slots,
 	// and every Claim would fail with CROSSSLOT. New rejects such a prefix.
 	Prefix string
-	// TTL is how long a key is kept after its last write;
-	// cofidis.DefaultRetention when zero.
+	// TTL is how long a claim's key is kept after its last write;
+	// cofidis.DefaultRetention when zero. The due list of reconciliation
+	// has no TTL (see Reconciliation in the package documentation).
 	TTL time.Duration
 }
 
-// Store is a cofidis.Store in Redis. It is safe for concurrent use.
+// Store is a cofidis.Store in Redis, and a cofidis.Tracker (see
+// Reconciliation in the package documentation). It is safe for concurrent
+// use.
 type Store struct {
-	rdb    redis.Scripter
-	prefix string
-	ttlMS  int64
+	rdb         redis.Scripter
+	prefix      string
+	ttlMS       int64
+	trackerKeys []string // the due list: the sorted set, the hash of records
 }
 
-var _ cofidis.Store = (*Store)(nil)
+var (
+	_ cofidis.Store   = (*Store)(nil)
+	_ cofidis.Tracker = (*Store)(nil)
+)
 
 // New returns a Store on rdb: a *redis.Client, *redis.ClusterClient or
 // *redis.Ring. It checks its arguments only; the server is first contacted
@@ -174,6 +277,7 @@ func New(rdb redis.Scripter, opts Options) (*Store, error) {
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}
+	s.trackerKeys = []string{s.prefix + trackerTag + ":due", s.prefix + trackerTag + ":tracked"}
 	if s.ttlMS == 0 {
 		s.ttlMS = cofidis.DefaultRetention.Milliseconds()
 	}

@@ -54,6 +54,9 @@ func newClient(t testing.TB, opts ...func(*redis.Options)) *redis.Client {
 // uniquePrefix keeps tests apart on a shared server.
 func uniquePrefix() string { return "cofidistest:" + rand.Text() + ":" }
 
+// newStore returns a store on rdb, by default under a prefix of its own,
+// and so with a due list of its own, as storetest requires. The due list
+// has no TTL: it is deleted when the test ends.
 func newStore(t testing.TB, rdb redis.Scripter, opts redisstore.Options) *redisstore.Store {
 	t.Helper()
 	if opts.Prefix == "" {
@@ -63,7 +66,18 @@ func newStore(t testing.TB, rdb redis.Scripter, opts redisstore.Options) *rediss
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = rdb.Eval(ctx, `return redis.call('DEL', KEYS[1], KEYS[2])`, trackerKeys(opts.Prefix)).Err()
+	})
 	return s
+}
+
+// trackerKeys returns the keys of the due list under prefix (see the
+// package documentation): the sorted set and the hash of records.
+func trackerKeys(prefix string) []string {
+	return []string{prefix + "{tracker}:due", prefix + "{tracker}:tracked"}
 }
 
 func TestContract(t *testing.T) {
@@ -211,6 +225,14 @@ func TestScripts_areReloadedAfterAFlush(t *testing.T) {
 	if err := s.Complete(ctx, k, res.Token); err != nil {
 		t.Fatalf("Complete after SCRIPT FLUSH: %v", err)
 	}
+	now := time.Now()
+	x := trackedAt(now, now)
+	if err := s.Track(ctx, x); err != nil {
+		t.Fatalf("Track after SCRIPT FLUSH: %v", err)
+	}
+	if got, err := s.TakeDue(ctx, now, 10, time.Minute); err != nil || len(got) != 1 {
+		t.Fatalf("TakeDue after SCRIPT FLUSH = %d taken, %v", len(got), err)
+	}
 }
 
 func TestUnreachableServer_isAnError(t *testing.T) {
@@ -231,6 +253,20 @@ func TestUnreachableServer_isAnError(t *testing.T) {
 	}
 	if _, err := s.Peek(ctx, k); err == nil {
 		t.Error("Peek succeeded without a server")
+	}
+	x := trackedAt(time.Now(), time.Now())
+	if err := s.Track(ctx, x); err == nil {
+		t.Error("Track succeeded without a server")
+	}
+	if _, err := s.TakeDue(ctx, time.Now(), 10, time.Minute); err == nil {
+		t.Error("TakeDue succeeded without a server")
+	}
+	x.Token = "t"
+	if err := s.Reschedule(ctx, x); err == nil || errors.Is(err, cofidis.ErrLeaseLost) {
+		t.Errorf("Reschedule = %v, want a connection error", err)
+	}
+	if err := s.Untrack(ctx, x); err == nil || errors.Is(err, cofidis.ErrLeaseLost) {
+		t.Errorf("Untrack = %v, want a connection error", err)
 	}
 }
 

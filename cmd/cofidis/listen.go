@@ -30,7 +30,7 @@ const (
 func listenCommand() command {
 	return command{
 		name: "listen",
-		usage: `Usage: cofidis listen [-addr host:port] [-base URL] [-allow-http]
+		usage: `Usage: cofidis listen [-addr host:port] [-base URL] [-allow-http] [-record DIR]
 
 Runs a callback receiver (cofidis.Router) until interrupted (SIGINT or
 SIGTERM), then stops cleanly.
@@ -39,9 +39,21 @@ On startup it prints one JSON line on stdout with the listening address and
 the five technicalData URLs; port 0 picks a free port, which the line reports.
 Then it prints one JSON line per accepted callback: channel, endpoint,
 status (canonical and raw, known or not), subState, the full transaction key,
-verified (always false: listen has no getStatus). Redirects are answered 200
-with a short page, notifications 200. Rejected requests are logged on stderr
-with the reason and answered as the library does (400, 404, 405, 413, 415).
+verified (always false: listen has no getStatus), the URL's query, the
+sender's address and the time. Redirects are answered 200 with a short page,
+notifications 200. Rejected requests are logged on stderr with the reason and
+answered as the library does (400, 404, 405, 413, 415).
+
+-record DIR writes every request received, accepted or not, into a new file
+in DIR (created if missing) before the receiver answers it; a request that
+cannot be written is answered 500 and not processed. The files are named
+NNNNNN-<endpoint>.json, numbered in order of arrival after those already in
+DIR. Each is a JSON object (format "cofidis-recording/1") holding the method,
+the target (path and query as sent), the headers and the body (up to 1 MiB),
+exactly, for 'cofidis send -from FILE' to replay, with the time and the
+sender's address.
+These files hold personal data (transaction keys, the merchant's own query
+elements, every header): do not share them or commit them.
 
 The server speaks plain HTTP: -base may be an https URL served by a tunnel or
 proxy in front of it, whose paths must reach this server unchanged. The
@@ -50,14 +62,23 @@ place of an unspecified one (-addr :8080 gives http://[::1]:8080).
 ` + httpRule + `
 `,
 		setup: func(fs *flag.FlagSet) func(context.Context, env) error {
-			addr := fs.String("addr", "127.0.0.1:8080", "`host:port` to listen on; port 0 picks a free port")
-			base := fs.String("base", "", "base URL of the callback URLs (default http://<listening address>)")
-			allowHTTP := fs.Bool("allow-http", false, allowHTTPUsage)
+			var o listenOptions
+			fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "`host:port` to listen on; port 0 picks a free port")
+			fs.StringVar(&o.base, "base", "", "base URL of the callback URLs (default http://<listening address>)")
+			fs.BoolVar(&o.allowHTTP, "allow-http", false, allowHTTPUsage)
+			fs.StringVar(&o.record, "record", "", "write every request received into a file in `DIR`, for 'cofidis send -from' (personal data: do not share)")
 			return func(ctx context.Context, e env) error {
-				return listen(ctx, e, *addr, *base, *allowHTTP)
+				return listen(ctx, e, o)
 			}
 		},
 	}
+}
+
+// listenOptions are the flags of listen.
+type listenOptions struct {
+	addr, base string
+	allowHTTP  bool
+	record     string // directory; empty for no recording
 }
 
 // startupLine is the first line listen prints.
@@ -125,17 +146,17 @@ func (j *jsonLines) write(v any) error {
 	return j.enc.Encode(v)
 }
 
-func listen(ctx context.Context, e env, addr, base string, allowHTTP bool) error {
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+func listen(ctx context.Context, e env, o listenOptions) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.addr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close() // Serve closes it too; this covers the early returns
-	flagName := "base"
+	base, flagName := o.base, "base"
 	if base == "" {
 		base, flagName = defaultBase(ln.Addr()), "addr"
 	}
-	urls, err := newURLs(flagName, base, allowHTTP)
+	urls, err := newURLs(flagName, base, o.allowHTTP)
 	if err != nil {
 		return err
 	}
@@ -153,18 +174,31 @@ func listen(ctx context.Context, e env, addr, base string, allowHTTP bool) error
 	onNotification := func(_ context.Context, ev cofidis.Event) error {
 		return out.write(newEventLine(ev)) // a failed write asks for a retry
 	}
-	rt, err := cofidis.NewRouter(urls, onRedirect, onNotification,
+	opts := []cofidis.Option{
 		// A developer's receiver has no getStatus client: events are
 		// printed as posted, with "verified": false.
 		cofidis.WithInsecureSkipVerify(),
 		cofidis.WithLogger(logger),
-	)
+	}
+	rt, err := cofidis.NewRouter(urls, onRedirect, onNotification, opts...)
 	if err != nil {
 		return err
 	}
+	handler := http.Handler(rt) // unknown paths are logged by the Router itself (404)
+	if o.record != "" {
+		rec, err := newRecorder(o.record, urls)
+		if err != nil {
+			return fmt.Errorf("-record: %w", err)
+		}
+		defer rec.Close()
+		logger.Warn("cofidis listen: recording every request received; the files hold personal data "+
+			"(transaction keys, the merchant's query elements, every header): do not share them or commit them",
+			slog.String("dir", o.record))
+		handler = rec.wrap(handler, logger)
+	}
 
 	srv := &http.Server{
-		Handler:           rt, // unknown paths are logged by the Router itself (404)
+		Handler:           handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,

@@ -87,7 +87,8 @@ func TestHelpExitsZeroWithUsage(t *testing.T) {
 		{[]string{"listen", "-h"}, "Usage: cofidis listen"},
 		{[]string{"send", "-help"}, "Usage: cofidis send"},
 		{[]string{"simulate", "-h"}, "pending-refused"},
-		{[]string{"help", "send"}, "Usage: cofidis send"},
+		{[]string{"help", "send"}, "cofidis send -from FILE -url URL"},
+		{[]string{"help", "listen"}, "cofidis-recording/1"},
 		{[]string{"version", "-h"}, "Usage: cofidis version"},
 		{[]string{"help", "version"}, "vcs.revision"},
 	}
@@ -123,6 +124,11 @@ func TestUsageErrorsExitTwoWithOneLine(t *testing.T) {
 		{[]string{"send", "-url", "http://127.0.0.1:1/x"}, "-status is required"},
 		{[]string{"send", "-url", "/relative", "-status", "pending"}, "want an absolute http or https URL"},
 		{[]string{"send", "-url", "http://127.0.0.1:1/x", "-status", "x", "-provider-transaction-id", "a", "-omit-provider-transaction-id"}, "exclude each other"},
+		{[]string{"send", "-url", "http://127.0.0.1:1/x", "-status", "x", "-timeout", "0s"}, "-timeout must be positive"},
+		{[]string{"send", "-from", "rec.json"}, "-url is required"},
+		{[]string{"send", "-from", "rec.json", "-url", "http://127.0.0.1:1", "-status", "pending", "-merchant-id", "1"}, "-merchant-id, -status cannot be used with -from, which replays the recorded request as it is"},
+		{[]string{"send", "-from", "rec.json", "-url", "http://127.0.0.1:1/pay?order=1"}, "the query is the recorded one"},
+		{[]string{"send", "-from", "rec.json", "-url", "http://127.0.0.1:1/pay#x"}, "the query is the recorded one"},
 		{[]string{"simulate", "-journey", "accepted"}, "-base is required"},
 		{[]string{"simulate", "-base", "http://127.0.0.1:1"}, "-journey is required"},
 		{[]string{"simulate", "-base", "http://127.0.0.1:1", "-journey", "approved"}, `unknown journey "approved"`},
@@ -196,6 +202,7 @@ func TestPlainHTTPRule(t *testing.T) {
 		{[]string{"listen", "-addr", "127.0.0.1:0", "-base", "http://shop.example"}, "cofidis listen: -base: plain http to a host other than loopback needs -allow-http"},
 		{[]string{"simulate", "-base", "http://shop.example", "-journey", "accepted"}, "cofidis simulate: -base: plain http to a host other than loopback needs -allow-http"},
 		{[]string{"send", "-url", "http://shop.example/cofidis/notify/other", "-status", "Aborted"}, "cofidis send: -url: plain http to a host other than loopback needs -allow-http"},
+		{[]string{"send", "-from", "rec.json", "-url", "http://shop.example"}, "cofidis send: -url: plain http to a host other than loopback needs -allow-http"},
 	}
 	for _, tc := range refused {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -7,7 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cofidis-go/cofidis"
 	"github.com/cofidis-go/cofidis/cofidistest"
@@ -16,10 +21,15 @@ import (
 // maxAnswerBytes bounds how much of an answer send prints.
 const maxAnswerBytes = 64 << 10
 
+// replayFlags are the flags that apply to send -from; the others build a
+// callback, which -from reads from its file instead.
+var replayFlags = []string{"from", "url", "timeout", "allow-http"}
+
 func sendCommand() command {
 	return command{
 		name: "send",
 		usage: `Usage: cofidis send -url URL -status STATUS [-substate X] [-browser] [key flags]
+       cofidis send -from FILE -url URL
 
 Posts one callback to URL exactly as Cofidis would: POST
 application/x-www-form-urlencoded with transactionKey (JSON),
@@ -28,14 +38,29 @@ sent verbatim, so other spellings ("To_confirm") and unknown statuses can be
 tried. By default the request carries a server's headers, as a notification;
 -browser sends a browser's navigation headers, as a redirect to a return URL.
 
+With -from, replays a request that 'cofidis listen -record' wrote to FILE,
+accepted or not: the recorded method, headers and body, as received, except
+the headers that describe the recorded connection (Host, Content-Length,
+Connection and those it names, Keep-Alive, Proxy-*, TE, Trailer,
+Transfer-Encoding, Upgrade), which are recomputed. URL gives the scheme and
+host, and optionally a path prefix: the request goes to URL's path, without
+its trailing slash, followed by the recorded path and query. A file recorded
+by a receiver of base http://127.0.0.1:8080 (path /cofidis/notify/success)
+is replayed on a receiver of base https://shop.example with -url
+https://shop.example, and on one of base https://shop.example/pay with -url
+https://shop.example/pay. URL carries no query: the recorded one is sent.
+The callback flags (-status, -browser, key flags...) do not apply. A body
+recorded incomplete (over 1 MiB) is replayed as kept, with a warning.
+
 Prints the request, then the answer's status, Location and body. Exits 0 when
 the answer is 2xx or 3xx, 1 otherwise.
 
 ` + httpRule + `
 `,
 		setup: func(fs *flag.FlagSet) func(context.Context, env) error {
-			target := fs.String("url", "", "callback URL to post to (required)")
-			status := fs.String("status", "", "transactionStatus, sent verbatim (required)")
+			target := fs.String("url", "", "callback URL to post to, or with -from the base URL to replay on (required)")
+			from := fs.String("from", "", "replay the request recorded in `FILE` by 'cofidis listen -record'")
+			status := fs.String("status", "", "transactionStatus, sent verbatim (required without -from)")
 			subState := fs.String("substate", "", "subState, sent verbatim (default: no subState field)")
 			browser := fs.Bool("browser", false, "send a browser's headers, as a redirect")
 			multiline := fs.Bool("multiline", false, "write the key's JSON one member per line, as the documentation prints it")
@@ -49,6 +74,24 @@ the answer is 2xx or 3xx, 1 otherwise.
 				}
 				if err := checkTarget(*target); err != nil {
 					return err
+				}
+				if *timeout <= 0 {
+					return usagef("-timeout must be positive")
+				}
+				if *from != "" {
+					var extra []string
+					fs.Visit(func(f *flag.Flag) {
+						if !slices.Contains(replayFlags, f.Name) {
+							extra = append(extra, "-"+f.Name)
+						}
+					})
+					if len(extra) > 0 {
+						return usagef("%s cannot be used with -from, which replays the recorded request as it is", strings.Join(extra, ", "))
+					}
+					if err := checkHTTP("url", *target, *allowHTTP); err != nil {
+						return err
+					}
+					return replay(ctx, e, *from, *target, *timeout)
 				}
 				if *status == "" {
 					return usagef("-status is required")
@@ -101,7 +144,54 @@ func send(ctx context.Context, e env, r cofidistest.Request, target string, time
 	if r.SubState != "" {
 		fmt.Fprintf(e.stdout, "> %s: %s\n", cofidis.FieldSubState, r.SubState)
 	}
-	res, err := noRedirects(http.DefaultClient).Do(req)
+	return exchange(e, noRedirects(http.DefaultClient), req)
+}
+
+// replay posts the request recorded in file to base (see replayURL).
+func replay(ctx context.Context, e env, file, base string, timeout time.Duration) error {
+	b, err := url.Parse(base)
+	if err != nil {
+		return usagef("-url: %v", err)
+	}
+	if b.RawQuery != "" || b.ForceQuery || b.Fragment != "" || strings.Contains(base, "#") {
+		return usagef("-url: with -from, give scheme://host[:port][/prefix]: the query is the recorded one")
+	}
+	rec, err := readRecording(file)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := newReplayRequest(ctx, rec, b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	if rec.BodyIncomplete != "" {
+		fmt.Fprintf(e.stderr, "cofidis send: warning: %s: the recorded body is incomplete (%s): replaying what was kept\n", file, rec.BodyIncomplete)
+	}
+	fmt.Fprintf(e.stdout, "> %s %s (replaying %s, received %s)\n", req.Method, req.URL, file, rec.ReceivedAt.Format(time.RFC3339Nano))
+	fmt.Fprintf(e.stdout, "> %s\n", printable(string(rec.Body)))
+	// Exactly the recorded headers: no Accept-Encoding added by the
+	// transport either.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DisableCompression = true
+	defer tr.CloseIdleConnections()
+	return exchange(e, noRedirects(&http.Client{Transport: tr}), req)
+}
+
+// printable returns s as it is when it is readable on one line, otherwise
+// quoted.
+func printable(s string) string {
+	if utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// exchange sends req with c and prints the answer: its status, Location
+// and body. An answer other than 2xx or 3xx is an error.
+func exchange(e env, c *http.Client, req *http.Request) error {
+	res, err := c.Do(req)
 	if err != nil {
 		return err
 	}

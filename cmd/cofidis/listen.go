@@ -30,7 +30,7 @@ const (
 func listenCommand() command {
 	return command{
 		name: "listen",
-		usage: `Usage: cofidis listen [-addr host:port] [-base URL] [-allow-http] [-record DIR]
+		usage: `Usage: cofidis listen [-addr host:port] [-base URL] [-allow-http] [-dedupe] [-record DIR]
 
 Runs a callback receiver (cofidis.Router) until interrupted (SIGINT or
 SIGTERM), then stops cleanly.
@@ -43,6 +43,15 @@ verified (always false: listen has no getStatus), the URL's query, the
 sender's address and the time. Redirects are answered 200 with a short page,
 notifications 200. Rejected requests are logged on stderr with the reason and
 answered as the library does (400, 404, 405, 413, 415).
+
+-dedupe deduplicates in memory, as a receiver built with
+cofidis.WithIdempotency does. A notification of a decision already
+processed does not reach the callback; it is printed all the same, with
+"outcome":"duplicate" (answered 200), "in_progress" when another delivery
+holds the decision (answered 503, for a retry) or "stale" when the
+transaction is further along (answered 200). A redirect always reaches the
+callback; its line carries "duplicate":true when a notification processed
+the decision before, "stale":true when the transaction is further along.
 
 -record DIR writes every request received, accepted or not, into a new file
 in DIR (created if missing) before the receiver answers it; a request that
@@ -66,6 +75,7 @@ place of an unspecified one (-addr :8080 gives http://[::1]:8080).
 			fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "`host:port` to listen on; port 0 picks a free port")
 			fs.StringVar(&o.base, "base", "", "base URL of the callback URLs (default http://<listening address>)")
 			fs.BoolVar(&o.allowHTTP, "allow-http", false, allowHTTPUsage)
+			fs.BoolVar(&o.dedupe, "dedupe", false, "deduplicate deliveries in memory (cofidis.WithIdempotency) and print the duplicates")
 			fs.StringVar(&o.record, "record", "", "write every request received into a file in `DIR`, for 'cofidis send -from' (personal data: do not share)")
 			return func(ctx context.Context, e env) error {
 				return listen(ctx, e, o)
@@ -78,6 +88,7 @@ place of an unspecified one (-addr :8080 gives http://[::1]:8080).
 type listenOptions struct {
 	addr, base string
 	allowHTTP  bool
+	dedupe     bool
 	record     string // directory; empty for no recording
 }
 
@@ -87,7 +98,8 @@ type startupLine struct {
 	URLs      cofidis.URLs `json:"urls"`
 }
 
-// eventLine is the line listen prints per accepted callback.
+// eventLine is the line listen prints per accepted callback, and with
+// -dedupe per delivery not dispatched.
 type eventLine struct {
 	Time            time.Time              `json:"time"`
 	Channel         string                 `json:"channel"`
@@ -103,6 +115,12 @@ type eventLine struct {
 	Verified        bool                   `json:"verified"`
 	Query           string                 `json:"query"`
 	RemoteAddr      string                 `json:"remoteAddr"`
+	// Duplicate and Stale are Event's flags, set only with -dedupe.
+	Duplicate bool `json:"duplicate,omitempty"`
+	Stale     bool `json:"stale,omitempty"`
+	// Outcome is set on the lines of the deliveries that did not reach the
+	// callback (-dedupe): duplicate, in_progress or stale.
+	Outcome string `json:"outcome,omitempty"`
 }
 
 func newEventLine(ev cofidis.Event) eventLine {
@@ -125,6 +143,8 @@ func newEventLine(ev cofidis.Event) eventLine {
 		Verified:        ev.Verified,
 		Query:           ev.RawQuery,
 		RemoteAddr:      remote,
+		Duplicate:       ev.Duplicate,
+		Stale:           ev.Stale,
 	}
 }
 
@@ -179,6 +199,21 @@ func listen(ctx context.Context, e env, o listenOptions) error {
 		// printed as posted, with "verified": false.
 		cofidis.WithInsecureSkipVerify(),
 		cofidis.WithLogger(logger),
+	}
+	if o.dedupe {
+		opts = append(opts,
+			cofidis.WithIdempotency(cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{})),
+			cofidis.WithDeliveryHook(func(_ context.Context, ev cofidis.Event, oc cofidis.Outcome) {
+				switch oc {
+				case cofidis.OutcomeDuplicate, cofidis.OutcomeInProgress, cofidis.OutcomeStale:
+					// Not dispatched, so not printed by the callback.
+					line := newEventLine(ev)
+					line.Outcome = oc.String()
+					if err := out.write(line); err != nil {
+						logger.Error("cofidis listen: writing an event line", slog.String("error", err.Error()))
+					}
+				}
+			}))
 	}
 	rt, err := cofidis.NewRouter(urls, onRedirect, onNotification, opts...)
 	if err != nil {

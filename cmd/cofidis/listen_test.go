@@ -168,6 +168,55 @@ func TestListenRecordFailures(t *testing.T) {
 	oneLineOnStderr(t, stderr, "cofidis listen: -record: ")
 }
 
+func TestListenDedupe(t *testing.T) {
+	t.Parallel()
+	l := startListen(t, "-dedupe")
+	key := []string{"-merchant-transaction-id", "dedupe-1", "-merchant-transaction-date", "20260227"}
+	code, stdout, stderr := cli(t, append([]string{"simulate", "-base", l.base, "-journey", "pending-accepted",
+		"-notifications-first", "-repeat", "1"}, key...)...)
+	if code != 0 {
+		t.Fatalf("simulate: exit %d, stderr %q\n%s", code, stderr, stdout)
+	}
+	// A late pending check, after to_confirm: stale. (A late plain pending
+	// would be a duplicate: that decision was processed.)
+	code, stdout, stderr = cli(t, append([]string{"send", "-url", l.start.URLs.NotificationURLPending, "-status", "pending", "-substate", "scoring"}, key...)...)
+	if code != 0 {
+		t.Fatalf("send: exit %d, stderr %q\n%s", code, stderr, stdout)
+	}
+
+	type line struct{ endpoint, status, subState, outcome string }
+	want := []struct {
+		line
+		duplicate, stale bool
+	}{
+		{line: line{"notificationUrlPending", "pending", "", ""}},
+		{line: line{"notificationUrlPending", "pending", "", "duplicate"}, duplicate: true},
+		{line: line{"notificationUrlPending", "pending", "signed", ""}},
+		{line: line{"notificationUrlPending", "pending", "signed", "duplicate"}, duplicate: true},
+		{line: line{"notificationUrlPending", "to_confirm", "", ""}},
+		{line: line{"notificationUrlPending", "to_confirm", "", "duplicate"}, duplicate: true},
+		// The redirect, always dispatched: pending was processed, and
+		// the transaction is further along.
+		{line: line{"returnUrlOther", "pending", "", ""}, duplicate: true, stale: true},
+		{line: line{"notificationUrlPending", "pending", "scoring", "stale"}, stale: true},
+	}
+	for i, w := range want {
+		m := eventFields(t, l.next())
+		got := line{m["endpoint"].(string), m["status"].(string), m["subState"].(string), ""}
+		if o, ok := m["outcome"]; ok {
+			got.outcome = o.(string)
+		}
+		dup, _ := m["duplicate"].(bool)
+		stale, _ := m["stale"].(bool)
+		if got != w.line || dup != w.duplicate || stale != w.stale {
+			t.Errorf("line %d: %v duplicate=%v stale=%v, want %v duplicate=%v stale=%v", i, got, dup, stale, w.line, w.duplicate, w.stale)
+		}
+	}
+	if code, rest := l.stop(); code != 0 || len(rest) != 0 {
+		t.Errorf("exit %d, extra lines %q", code, rest)
+	}
+}
+
 // TestRecordReplayRoundTrip records journeys with one listen and replays
 // every file on a second: the second prints the same events.
 func TestRecordReplayRoundTrip(t *testing.T) {

@@ -3,7 +3,7 @@
 //
 //	cofidis urls -base URL [-query k=v]...       print and check the technicalData URLs
 //	cofidis listen [-addr host:port] [-base URL] run a receiver, print each callback as JSON
-//	cofidis listen -record DIR                   the same, keeping each request in DIR
+//	cofidis listen -record DIR [-dedupe]         the same, keeping each request in DIR
 //	cofidis send -url URL -status S [...]        post one callback as Cofidis would
 //	cofidis send -from FILE -url URL             replay a request recorded by listen
 //	cofidis simulate -base URL -journey NAME     play a whole journey against a receiver
@@ -49,7 +49,7 @@ Usage:
 Commands:
   urls      print and validate the technicalData URLs for initialize
   listen    run a callback receiver and print each callback as a JSON line;
-            -record keeps every request received
+            -record keeps every request received, -dedupe shows duplicates
   send      post one callback exactly as Cofidis would, or replay one that
             listen recorded (-from)
   simulate  play a whole Cofidis journey against a running receiver

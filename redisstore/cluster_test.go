@@ -662,3 +662,44 @@ func TestCluster_failover(t *testing.T) {
 	}
 	r.checkDelivered(t)
 }
+
+// TestReconciliation_atScale on the cluster: two replicas, each with its
+// own cluster client, reconcile 10,000 transactions at once
+// (reconcileAtScale). The due list's two keys are in the slot of their
+// {tracker} hash tag, on one master, while the claims of the transactions
+// spread over every master.
+func TestCluster_reconciliation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load test skipped in -short mode")
+	}
+	const n = 10_000
+	admin := newClusterClient(t)
+	var onMaster map[string][]string // the keys of the due list, by master
+	run := reconcileAtScale(t, n, [2]redis.UniversalClient{newClusterClient(t), newClusterClient(t)}, admin, func(sh *shop) {
+		onMaster = map[string][]string{}
+		var mu sync.Mutex
+		err := admin.ForEachMaster(sh.ctx, func(ctx context.Context, c *redis.Client) error {
+			keys, err := c.Keys(ctx, sh.prefix+"{tracker}*").Result()
+			if len(keys) > 0 {
+				slices.Sort(keys)
+				mu.Lock()
+				onMaster[c.Options().Addr] = keys
+				mu.Unlock()
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		zset, hash := sh.tracker()
+		want := masterOf(sh.ctx, t, admin, zset)
+		if len(onMaster) != 1 || !slices.Equal(onMaster[want], []string{zset, hash}) {
+			t.Fatalf("the due list's keys by master: %v; want %q and %q on %s, the master of their slot", onMaster, zset, hash, want)
+		}
+	})
+	slot, err := admin.ClusterKeySlot(context.Background(), trackerKeys("")[0]).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.logf(t, "reconciliation, Redis Cluster", fmt.Sprintf("\n  the due list on %s (slot %d)", slices.Collect(maps.Keys(onMaster)), slot))
+}

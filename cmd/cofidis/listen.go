@@ -60,9 +60,9 @@ NNNNNN-<endpoint>.json, numbered in order of arrival after those already in
 DIR. Each is a JSON object (format "cofidis-recording/1") holding the method,
 the target (path and query as sent), the headers and the body (up to 1 MiB),
 exactly, for 'cofidis send -from FILE' to replay, with the time and the
-sender's address.
-These files hold personal data (transaction keys, the merchant's own query
-elements, every header): do not share them or commit them.
+sender's address. These files hold personal data (transaction keys, the
+merchant's own query elements, every header): do not share them or commit
+them.
 
 The server speaks plain HTTP: -base may be an https URL served by a tunnel or
 proxy in front of it, whose paths must reach this server unchanged. The

@@ -16,7 +16,7 @@ done
 [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping)" = PONG ] || { echo "redis-server did not start:"; cat "$REDIS_LOG"; exit 1; }
 export REDIS_ADDR="127.0.0.1:$REDIS_PORT"
 
-step "redisstore module: vet, lint, contract suite and load test (race detector on)"
+step "redisstore module: vet, lint, contract suite (the Tracker's too), load test and reconciliation at scale (race detector on)"
 lint_module redisstore
 # The cluster tests need the cluster: 71-redis-cluster.sh runs them.
 (cd redisstore && go test -race -count=1 -v -skip '^TestCluster' ./... 2>&1 | grep -Ev '^(=== (RUN|PAUSE|CONT)|\s+--- PASS)')

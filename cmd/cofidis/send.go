@@ -41,8 +41,9 @@ tried. By default the request carries a server's headers, as a notification;
 With -from, replays a request that 'cofidis listen -record' wrote to FILE,
 accepted or not: the recorded method, headers and body, as received, except
 the headers that describe the recorded connection (Host, Content-Length,
-Connection and those it names, Keep-Alive, Proxy-*, TE, Trailer,
-Transfer-Encoding, Upgrade), which are recomputed. URL gives the scheme and
+Connection and those it names, Keep-Alive, Proxy-Authenticate,
+Proxy-Authorization, Proxy-Connection, TE, Trailer, Transfer-Encoding,
+Upgrade), which are recomputed or dropped. URL gives the scheme and
 host, and optionally a path prefix: the request goes to URL's path, without
 its trailing slash, followed by the recorded path and query. A file recorded
 by a receiver of base http://127.0.0.1:8080 (path /cofidis/notify/success)

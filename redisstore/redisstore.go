@@ -72,11 +72,12 @@
 // serve: Redis expires whole keys (a hash's fields only from 7.4, a sorted
 // set's members never), so a TTL on the due list would be refreshed by
 // every Track and bound nothing, and would drop every tracked transaction
-// after a quiet spell. Memory is the transactions tracked, a few hundred
-// bytes each. With maxmemory, keep the noeviction policy or a volatile-*
-// one, which evicts only keys with a TTL: an allkeys-* policy may evict
-// the due list, and with it every tracked transaction. To stop reconciling
-// for good, delete the two keys.
+// after a quiet spell. Memory is the transactions tracked, about 450
+// bytes each with keys like the documentation's example (MEMORY USAGE of
+// both keys, 10,000 tracked). With maxmemory, keep the noeviction policy
+// or a volatile-* one, which evicts only keys with a TTL: an allkeys-*
+// policy may evict the due list, and with it every tracked transaction.
+// To stop reconciling for good, delete the two keys.
 //
 // Round trips: Track is one per transaction. ReconcileDue takes due
 // transactions as its slots free up (ReconcileOptions.Concurrency, 4 by
@@ -85,7 +86,17 @@
 // Reschedule, with a Claim and a Complete between when a status is
 // delivered: 2 for a transaction whose outcome was recorded (settled
 // without getStatus) or that Cofidis reports still running, 4 for one
-// whose status is delivered.
+// whose status is delivered (TestRoundTrips_perReconciledTransaction).
+//
+// Measured by TestReconciliation_atScale on one redis-server (7.0, on
+// loopback, two cores shared with the test): 10,000 tracked transactions,
+// 2,921 of them with every callback lost, two replicas with a client each
+// reconciling at once. Every decision reached the callback exactly once,
+// getStatus was called 2,921 times, once for each lost transaction, and
+// the other 7,079 were settled without it. The two passes took 1.8–2.1s
+// together (4,700–5,500 transactions/s; 4.1s under the race detector),
+// in 3.4 round trips per transaction, TakeDue taking 1.25 transactions a
+// call.
 //
 // # Redis Cluster
 //
@@ -146,20 +157,24 @@
 //
 // The due list is in one slot, on one master: its two keys share the hash
 // tag {tracker}, whatever the prefix, since every script touches both (a
-// script's keys must share a slot). That is a choice. Sorted sets per shard
-// ({tracker:0} … {tracker:N-1}, each transaction hashed to one) would
-// spread the due list over the masters, but every TakeDue (about one per
-// reconciled transaction, and one per replica at every interval) would
-// then visit every shard, in N round trips mostly answering nothing,
-// earliest first would need a merge across shards, and ReconcileDue, which ends its pass on a batch short of the
-// limit, would stop early unless TakeDue kept visiting shards until the
-// limit. One master is ample: a tracked transaction costs it a Track, then
-// a share of a TakeDue and an Untrack or Reschedule, scripts of a few
-// microseconds each, while the Peek, Claim and Complete of reconciliation,
-// like every delivery's, spread over all the masters by transaction. What
-// it costs is that master's failures: while it fails over, Track fails
-// (Router.Track returns the error) and so do reconciliation passes, tried
-// again at the next interval.
+// script's keys must share a slot). That is a choice. Sorted sets per
+// shard ({tracker:0} … {tracker:N-1}, each transaction hashed to one)
+// would spread the due list over the masters, but every TakeDue (about one
+// per reconciled transaction, and one per replica at every interval) would
+// then visit every shard, in N round trips mostly answering nothing;
+// earliest first would need a merge across shards; and ReconcileDue, which
+// ends its pass on a take short of the limit, would stop early unless
+// TakeDue kept visiting shards until the limit. One master is ample: a
+// tracked transaction costs it a Track, then a share of a TakeDue and an
+// Untrack or Reschedule, scripts of some 16 microseconds each (INFO
+// commandstats, during TestReconciliation_atScale), while the Peek, Claim
+// and Complete of reconciliation, like every delivery's, spread over all
+// the masters by transaction. What it costs is that master's failures:
+// while it fails over, Track fails (Router.Track returns the error) and so
+// do reconciliation passes, tried again at the next interval.
+// TestCluster_reconciliation reconciles 10,000 transactions on the cluster
+// of .ci/steps/71-redis-cluster.sh, two replicas at once: in 5.0s under
+// the race detector.
 //
 // # What a failover can lose
 //
@@ -204,9 +219,10 @@
 //
 // No failover loses a decision that reached a replica: a delivery is
 // acknowledged only once its action ran (or was recorded as run), and
-// forgetting a record only lets the action run again. TestCluster_failover takes masters down with
-// SHUTDOWN NOSAVE, which first lets the replica catch up, so that it sees
-// none of these; a crash or a partition can add them.
+// forgetting a record only lets the action run again. TestCluster_failover
+// takes masters down with SHUTDOWN NOSAVE, which first lets the replica
+// catch up, so that it sees none of these; a crash or a partition can add
+// them.
 package redisstore
 
 import (

@@ -5,3 +5,4 @@ set -euo pipefail
 step "cofidis CLI smoke"
 go run ./cmd/cofidis -h >/dev/null
 go run ./cmd/cofidis urls -base https://shop.example/payments -query order=A-1 >/dev/null
+go run ./cmd/cofidis version

@@ -94,9 +94,9 @@
 // reconciling at once. Every decision reached the callback exactly once,
 // getStatus was called 2,921 times, once for each lost transaction, and
 // the other 7,079 were settled without it. The two passes took 1.8–2.1s
-// together (4,700–5,500 transactions/s; 4.1s under the race detector),
-// in 3.4 round trips per transaction, TakeDue taking 1.25 transactions a
-// call.
+// together (4,700–5,500 transactions/s; 3.8–4.1s under the race
+// detector), in 3.3–3.4 round trips per transaction, TakeDue taking 1.25
+// to 1.4 transactions a call.
 //
 // # Redis Cluster
 //
@@ -173,8 +173,8 @@
 // while it fails over, Track fails (Router.Track returns the error) and so
 // do reconciliation passes, tried again at the next interval.
 // TestCluster_reconciliation reconciles 10,000 transactions on the cluster
-// of .ci/steps/71-redis-cluster.sh, two replicas at once: in 5.0s under
-// the race detector.
+// of .ci/steps/71-redis-cluster.sh, two replicas at once: in 4.9–5.0s
+// under the race detector.
 //
 // # What a failover can lose
 //

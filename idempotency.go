@@ -221,7 +221,8 @@ const (
 	OutcomeRejected
 	// OutcomeDeferred means a reconciliation found the journey still
 	// running at Cofidis (Initialized, Undefined): nothing is dispatched,
-	// and the transaction is checked again later.
+	// and the transaction is checked again later; or still pending past
+	// ReconcileOptions.MaxTracking, when it is no longer tracked.
 	OutcomeDeferred
 )
 

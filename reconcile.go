@@ -47,9 +47,6 @@ const (
 	// delivered as Cofidis' answer (it should have answered a decision or
 	// Aborted).
 	runningBound = 24 * time.Hour
-	// defaultMaxTracking is how long after the customer was sent to the
-	// journey a pending transaction stays tracked.
-	defaultMaxTracking = 30 * 24 * time.Hour
 )
 
 // settledRank is the Rank from which a status ends the journey: a decision
@@ -70,8 +67,10 @@ type ReconcileOptions struct {
 	// minute when zero.
 	Interval time.Duration
 	// MaxTracking is how long after the customer was sent to the journey a
-	// transaction Cofidis still reports as pending stays tracked; 30 days
-	// when zero.
+	// transaction Cofidis still reports as pending stays tracked;
+	// DefaultRetention (7 days) when zero. Keep it at or below the store's
+	// retention: past it, the store forgets the pending it delivered, and a
+	// re-check would deliver it again.
 	MaxTracking time.Duration
 }
 
@@ -105,7 +104,9 @@ type ReconcileOptions struct {
 //     delivered as Cofidis' answer, and tracking ends;
 //   - pending: delivered (once, as deduplication makes every copy of a
 //     decision), and checked again on the same schedule until a decision,
-//     or until MaxTracking;
+//     or until MaxTracking (the store's retention by default: a pending
+//     manual check still undecided after a week is logged and left to the
+//     merchant);
 //   - an unknown status: delivered, never dropped; tracking ends;
 //   - a failure (getStatus, the store, the callback): retried a minute
 //     later, doubling up to 15, never dropped; logged, reported to the
@@ -132,7 +133,7 @@ func WithReconciliation(opts ReconcileOptions) Option {
 			opts.Interval = time.Minute
 		}
 		if opts.MaxTracking == 0 {
-			opts.MaxTracking = defaultMaxTracking
+			opts.MaxTracking = DefaultRetention
 		}
 		c.reconcile = &opts
 		return c.once("WithReconciliation")
@@ -362,6 +363,16 @@ func (rt *Router) reconcile(ctx context.Context, t Tracked) ReconcileResult {
 		rt.observe(ctx, ev, OutcomeDeferred, nil)
 		rt.reschedule(pass, t, next)
 		return ReconcileResult{Checked: 1, Rescheduled: 1}
+	}
+
+	if st == StatusPending && t.Attempts > 1 && now.After(t.Since.Add(rt.cfg.reconcile.MaxTracking)) {
+		// Delivered when first seen; past MaxTracking the store may have
+		// forgotten it, and delivering it again would be a second time.
+		rt.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: transaction still pending at Cofidis; no longer tracked (ReconcileOptions.MaxTracking)",
+			slog.Any("event", ev))
+		rt.observe(ctx, ev, OutcomeDeferred, nil)
+		rt.untrack(pass, t)
+		return ReconcileResult{Checked: 1}
 	}
 
 	d := rt.deliver(ctx, nil, ev)

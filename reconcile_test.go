@@ -542,3 +542,23 @@ func TestReconciliation_slowChecksAreNotTakenOver(t *testing.T) {
 	}
 	assert.Equal(t, n, r.rec.Len())
 }
+
+// A manual check that never ends: pending is delivered once, checked
+// hourly, and no longer tracked after MaxTracking, which by default is
+// the store's retention, so that the store never forgets the pending it
+// delivered while the transaction is still checked.
+func TestReconciliation_pendingForEverIsDeliveredOnceThenGivenUp(t *testing.T) {
+	t.Parallel()
+	r := newReconciler(t)
+	key := r.begin(t)
+	r.ledger.Set(key, cofidis.StatusPending)
+	r.clock.Advance(cofidis.DefaultReconcileDeadline)
+	for range 20 * 24 {
+		r.reconcile(t)
+		r.clock.Advance(time.Hour)
+	}
+	assert.Equal(t, []string{"reconciliation none pending"}, describeEvents(r.rec.Events()))
+	checks := r.checks.Load()
+	assert.Less(t, checks, int32(8*24), "no longer checked after a week")
+	assert.Greater(t, checks, int32(6*24))
+}

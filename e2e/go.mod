@@ -4,7 +4,7 @@ go 1.25.0
 
 require (
 	github.com/chromedp/chromedp v0.23.1
-	github.com/cofidis-go/cofidis v0.0.0
+	github.com/cofidis-go/cofidis v0.1.0
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/text v0.41.0
 )

@@ -3,7 +3,7 @@ module github.com/cofidis-go/cofidis/otelcofidis
 go 1.25.0
 
 require (
-	github.com/cofidis-go/cofidis v0.0.0
+	github.com/cofidis-go/cofidis v0.1.0
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.71.0
 	go.opentelemetry.io/otel v1.46.0

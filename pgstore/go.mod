@@ -3,7 +3,7 @@ module github.com/cofidis-go/cofidis/pgstore
 go 1.25.0
 
 require (
-	github.com/cofidis-go/cofidis v0.0.0
+	github.com/cofidis-go/cofidis v0.1.0
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/stretchr/testify v1.12.1
 )

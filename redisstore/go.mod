@@ -3,7 +3,7 @@ module github.com/cofidis-go/cofidis/redisstore
 go 1.25.0
 
 require (
-	github.com/cofidis-go/cofidis v0.0.0
+	github.com/cofidis-go/cofidis v0.1.0
 	github.com/redis/go-redis/v9 v9.22.0
 )
 

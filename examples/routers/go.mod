@@ -3,8 +3,8 @@ module github.com/cofidis-go/cofidis/examples/routers
 go 1.25.0
 
 require (
-	github.com/cofidis-go/cofidis v0.0.0
-	github.com/cofidis-go/cofidis/otelcofidis v0.0.0
+	github.com/cofidis-go/cofidis v0.1.0
+	github.com/cofidis-go/cofidis/otelcofidis v0.1.0
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/labstack/echo/v4 v4.16.0

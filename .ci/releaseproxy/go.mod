@@ -1,0 +1,5 @@
+module releaseproxy
+
+go 1.25.0
+
+require golang.org/x/mod v0.40.0

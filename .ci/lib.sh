@@ -29,3 +29,28 @@ lint_module() {
 		golangci-lint run --config "$CI_ROOT/.golangci.yml" ./...
 	)
 }
+
+# The lowest Go every library module declares (go 1.25.0), tested besides
+# the current one; the go command fetches it from the module proxy.
+GO_OLDEST=go1.25.14
+GORELEASE=golang.org/x/exp/cmd/gorelease@v0.0.0-20261113113407-e3970619a1a4
+
+# The published modules, by directory, released together with one version.
+PUBLISHED_MODULES=". redisstore pgstore otelcofidis"
+
+# tag_of MODULE_DIR VERSION: the tag of a module's version.
+tag_of() { if [ "$1" = . ]; then echo "$2"; else echo "$1/$2"; fi; }
+
+# release_version: the version about to be released, from CHANGELOG.md: the
+# topmost "## [vX.Y.Z]" heading not tagged yet; when every heading is
+# tagged, the next patch of the latest tag (so that an API change needs a
+# new heading, which says what kind of version it is).
+release_version() {
+	local v
+	for v in $(grep -oE '^## \[v[0-9]+\.[0-9]+\.[0-9]+\]' CHANGELOG.md | tr -d '#[] '); do
+		if ! git rev-parse -q --verify "refs/tags/$v" >/dev/null; then echo "$v"; return; fi
+	done
+	v=$(git tag --list 'v*' | sort -V | tail -n 1)
+	[ -n "$v" ] || { echo "v0.0.1"; return; }
+	local IFS=.; set -- ${v#v}; echo "v$1.$2.$(($3 + 1))"
+}

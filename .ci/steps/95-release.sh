@@ -18,10 +18,23 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 git clone -q "$CI_ROOT" "$work/repo"
 (cd "$work/repo/.ci/releaseproxy" && go run . -repo ../.. -out "$work/proxy" -version "$version" $PUBLISHED_MODULES)
-export GOPROXY="file://$work/proxy,$(go env GOPROXY)" GONOSUMDB=github.com/cofidis-go GOFLAGS=
+upstream=$(go env GOPROXY)
+export GONOSUMDB=github.com/cofidis-go GOFLAGS=
+# use_proxy_without MODULE_DIR: the proxy, minus the version of the module
+# gorelease is about to check, which would otherwise "already exist".
+use_proxy_without() {
+	local view="$work/proxy-${1//\//-}" path
+	rm -rf "$view"
+	cp -r "$work/proxy" "$view"
+	path=$(cd "$work/repo/$1" && go list -m)
+	rm -f "$view/$path/@v/$version".*
+	sed -i "/^${version}\$/d" "$view/$path/@v/list"
+	export GOPROXY="file://$view,$upstream"
+}
 cd "$work/repo"
 for m in $PUBLISHED_MODULES; do
 	[ "$m" = . ] && continue
+	use_proxy_without "$m"
 	(cd "$m" && go mod edit -dropreplace=github.com/cofidis-go/cofidis && go mod tidy)
 done
 git -c user.name=ci -c user.email=ci@localhost commit -q -am "as published: no replace directive"
@@ -30,5 +43,6 @@ for m in $PUBLISHED_MODULES; do
 	latest=$(git tag --list "$(tag_of "$m" 'v*')" | sed "s#^$m/##" | grep -E '^v[0-9]+\.[0-9]+\.[0-9]+$' | sort -V | tail -n 1 || true)
 	[ -n "$latest" ] && base=$latest
 	printf '\n-- %s: %s (base %s)\n' "$m" "$(tag_of "$m" "$version")" "$base"
+	use_proxy_without "$m"
 	(cd "$m" && gorelease -base="$base" -version="$version")
 done

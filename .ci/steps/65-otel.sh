@@ -7,3 +7,6 @@ lint_module otelcofidis
 (cd otelcofidis && go test -race -count=1 ./...)
 # One iteration of each benchmark: they keep building and running.
 out=$(cd otelcofidis && go test -run '^$' -bench . -benchtime=1x -count=1 ./... 2>&1) || { echo "$out"; exit 1; }
+
+step "otelcofidis module with $GO_OLDEST: vet and tests"
+(cd otelcofidis && GOTOOLCHAIN=$GO_OLDEST go vet ./... && GOTOOLCHAIN=$GO_OLDEST go test -count=1 ./...)

@@ -23,3 +23,6 @@ lint_module redisstore
 
 step "redisstore on one redis-server: benchmarks run a few iterations (no timing is checked)"
 (cd redisstore && go test -run '^$' -bench '^BenchmarkRouter$/^single$' -benchtime=100x .)
+
+step "redisstore on one redis-server with $GO_OLDEST: vet and tests"
+(cd redisstore && GOTOOLCHAIN=$GO_OLDEST go vet ./... && GOTOOLCHAIN=$GO_OLDEST go test -count=1 -skip '^TestCluster' ./...)

@@ -426,6 +426,22 @@ type Claim struct {
 // claimContextKey is the context key of the Claim.
 type claimContextKey struct{}
 
+// claimContext is the notification callback's context before its deadline:
+// its parent with the hold's Claim as the value of claimContextKey, built
+// only when asked for.
+type claimContext struct {
+	context.Context
+	hold *claimHold
+}
+
+// Value implements context.Context.
+func (c claimContext) Value(key any) any {
+	if _, ok := key.(claimContextKey); ok {
+		return c.hold.claim()
+	}
+	return c.Context.Value(key)
+}
+
 // ClaimFromContext returns the claim the delivery holds, from the context
 // the notification callback gets (and the redirect callback's request
 // context with WithRedirectClaims); false without WithIdempotency.

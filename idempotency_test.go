@@ -158,6 +158,104 @@ func TestMemoryStore_forgetsTransactionsAfterTTL(t *testing.T) {
 	assert.Empty(t, res.Furthest, "the furthest status expires with the transaction")
 }
 
+// TestMemoryStore_manyActions drives one transaction through more actions
+// than a record holds in place, releasing some among them: every action
+// keeps its own state, whichever place it is kept in.
+func TestMemoryStore_manyActions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	action := func(i int) cofidis.ActionKey {
+		return cofidis.ActionKey{Transaction: "m/many/d", Action: "pending/sub" + strconv.Itoa(i), Status: cofidis.StatusPending, Rank: 3}
+	}
+	for _, tt := range []struct {
+		name     string
+		actions  int
+		released []int // claimed, then released instead of completed
+	}{
+		{"one", 1, nil},
+		{"in place only", 3, []int{1}},
+		{"one beyond", 4, []int{0}},
+		{"many, releasing in place and beyond", 9, []int{0, 2, 5, 8}},
+		{"all released", 6, []int{0, 1, 2, 3, 4, 5}},
+		{"releasing the last ones", 7, []int{6, 5, 4, 3}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{})
+			tokens := make([]string, tt.actions)
+			for i := range tt.actions {
+				res, err := s.Claim(ctx, action(i), time.Minute)
+				require.NoError(t, err)
+				require.Equal(t, cofidis.Claimed, res.State, "action %d", i)
+				tokens[i] = res.Token
+			}
+			released := map[int]bool{}
+			for _, i := range tt.released {
+				require.NoError(t, s.Release(ctx, action(i), tokens[i]), "release %d", i)
+				released[i] = true
+			}
+			for i := range tt.actions {
+				if released[i] {
+					continue
+				}
+				assert.ErrorIs(t, s.Complete(ctx, action(i), "not-the-token"), cofidis.ErrLeaseLost, "action %d", i)
+				require.NoError(t, s.Complete(ctx, action(i), tokens[i]), "complete %d", i)
+			}
+			for i := range tt.actions {
+				res, err := s.Peek(ctx, action(i))
+				require.NoError(t, err)
+				want := cofidis.Done
+				if released[i] {
+					want = cofidis.Unclaimed
+				}
+				assert.Equal(t, want, res.State, "action %d", i)
+				if len(tt.released) < tt.actions {
+					assert.Equal(t, cofidis.StatusPending, res.Furthest, "action %d", i)
+				}
+			}
+			// A released action can be claimed again, and completed.
+			for _, i := range tt.released {
+				res, err := s.Claim(ctx, action(i), time.Minute)
+				require.NoError(t, err)
+				require.Equal(t, cofidis.Claimed, res.State, "reclaim %d", i)
+				require.NoError(t, s.Complete(ctx, action(i), res.Token))
+			}
+			for i := range tt.actions {
+				res, err := s.Peek(ctx, action(i))
+				require.NoError(t, err)
+				assert.Equal(t, cofidis.Done, res.State, "action %d at the end", i)
+			}
+			assert.Equal(t, 1, s.Len())
+		})
+	}
+}
+
+// TestMemoryStore_manyActionsExpire: a transaction with more actions than
+// a record holds in place is forgotten whole at the TTL, and starts afresh.
+func TestMemoryStore_manyActionsExpire(t *testing.T) {
+	t.Parallel()
+	clock := newIdemClock()
+	s := cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{TTL: time.Hour, Clock: clock.Now})
+	ctx := context.Background()
+	action := func(i int) cofidis.ActionKey {
+		return cofidis.ActionKey{Transaction: "m/expiring/d", Action: "a" + strconv.Itoa(i), Status: cofidis.StatusPending, Rank: 3}
+	}
+	for round := range 3 {
+		for i := range 7 {
+			res, err := s.Claim(ctx, action(i), time.Minute)
+			require.NoError(t, err)
+			require.Equal(t, cofidis.Claimed, res.State, "round %d, action %d", round, i)
+			require.NoError(t, s.Complete(ctx, action(i), res.Token))
+		}
+		for i := range 7 {
+			res, err := s.Peek(ctx, action(i))
+			require.NoError(t, err)
+			require.Equal(t, cofidis.Done, res.State, "round %d, action %d", round, i)
+		}
+		clock.Advance(time.Hour)
+	}
+}
+
 func TestMemoryStore_memoryStaysFlatUnderNewTransactions(t *testing.T) {
 	t.Parallel()
 	const (

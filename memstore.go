@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -29,34 +30,55 @@ type MemoryStoreOptions struct {
 //
 // Memory stays bounded: a transaction's record expires TTL after its last
 // write, and expired records are swept every TTL/8, so the store holds at
-// most the transactions of the last 9/8 TTL, about 150 bytes each for a
-// transaction with one action (BENCHMARKS.md).
+// most the transactions of the last 9/8 TTL, about 240 bytes each for a
+// transaction of up to three actions (BENCHMARKS.md). The records hold no
+// pointers, so the garbage collector does not scan them.
 type MemoryStore struct {
 	mu        sync.Mutex
 	ttl       time.Duration
 	now       func() time.Time
-	seed      maphash.Seed // for the tokens' hashes
-	txns      map[string]memTxn
+	seed      maphash.Seed // for the actions' and tokens' hashes
+	txns      map[memKey]memTxn
+	more      map[memKey][]memAction // actions beyond the memInline first ones
 	nextSweep time.Time
 	tracked   map[string]*memTracked // Tracker: by transaction
 	due       dueHeap                // Tracker: tracked, earliest due first
 }
 
+// memKey is the key of a transaction's record: the first 128 bits of the
+// SHA-256 digest of its identity. Records hold no pointers, keys included,
+// so that the garbage collector never scans the map, however large; a
+// collision between two identities, which would merge their records, is
+// as unlikely as finding a SHA-256 collision on 128 bits.
+type memKey [16]byte
+
+// memInline is how many actions a record holds in place: a to_confirm
+// notification and its redirect, or a pending one and its final decision.
+// A transaction with more actions keeps the rest in MemoryStore.more.
+const memInline = 3
+
 // memTxn is what a MemoryStore records about one transaction: a value in
-// the map, kept small because a busy receiver holds a week of them.
+// the map, kept small and free of pointers because a busy receiver holds a
+// week of them.
 type memTxn struct {
-	actions  []memAction
-	expires  int64 // UnixNano
-	furthest uint8 // 1 + the furthest status's row in statusTable; 0 for none
+	expires  int64  // UnixNano
+	furthest uint8  // 1 + the furthest status's row in statusTable; 0 for none
+	n        uint32 // actions recorded, in place and in MemoryStore.more
+	inline   [memInline]memAction
 }
 
 // memAction is one action of a transaction: held under a lease, or done.
+// Actions and tokens are kept as keyed 64-bit hashes: a store compares
+// them, never returns them, and two actions of one transaction are told
+// apart unless their hashes collide (a chance of 2⁻⁶⁴ per pair).
 type memAction struct {
-	action string
-	token  uint64 // the holder's token, hashed: a store compares tokens, never returns them
-	until  int64  // UnixNano end of the lease while held
-	done   bool
+	action uint64
+	token  uint64
+	until  int64 // UnixNano end of the lease while held; memDone once done
 }
+
+// memDone is memAction.until of a completed action.
+const memDone = -1
 
 var (
 	_ Store   = (*MemoryStore)(nil)
@@ -67,7 +89,8 @@ var (
 func NewMemoryStore(opts MemoryStoreOptions) *MemoryStore {
 	s := &MemoryStore{
 		ttl: opts.TTL, now: opts.Clock, seed: maphash.MakeSeed(),
-		txns: map[string]memTxn{}, tracked: map[string]*memTracked{},
+		txns: map[memKey]memTxn{}, more: map[memKey][]memAction{},
+		tracked: map[string]*memTracked{},
 	}
 	if s.ttl <= 0 {
 		s.ttl = DefaultRetention
@@ -96,23 +119,24 @@ func (s *MemoryStore) Claim(ctx context.Context, key ActionKey, lease time.Durat
 		return ClaimResult{}, err
 	}
 	token := rand.Text()
+	k, action, h := txnKey(key.Transaction), s.hash(key.Action), s.hash(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	s.sweep(now)
-	t, _ := s.txn(key.Transaction, now)
-	i, res := t.state(key.Action, now.UnixNano())
+	t, _ := s.txn(k, now)
+	i, res := s.state(k, &t, action, now.UnixNano())
 	if res.State != Unclaimed {
 		return res, nil
 	}
-	a := memAction{action: key.Action, token: s.hash(token), until: now.Add(lease).UnixNano()}
+	a := memAction{action: action, token: h, until: now.Add(lease).UnixNano()}
 	if i < 0 {
-		t.actions = append(t.actions, a)
+		s.add(k, &t, a)
 	} else {
-		t.actions[i] = a
+		*s.at(k, &t, i) = a
 	}
 	t.expires = now.Add(s.ttl).UnixNano()
-	s.txns[key.Transaction] = t
+	s.txns[k] = t
 	res.State, res.Token = Claimed, token
 	return res, nil
 }
@@ -122,25 +146,23 @@ func (s *MemoryStore) Complete(ctx context.Context, key ActionKey, token string)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	h := s.hash(token)
+	k, action, h := txnKey(key.Transaction), s.hash(key.Action), s.hash(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	t, _ := s.txn(key.Transaction, now)
-	i := t.find(key.Action)
-	switch {
-	case i < 0:
-		t.actions = append(t.actions, memAction{action: key.Action, token: h, done: true})
-	case t.actions[i].token != h:
+	t, _ := s.txn(k, now)
+	if i := s.find(k, &t, action); i < 0 {
+		s.add(k, &t, memAction{action: action, token: h, until: memDone})
+	} else if a := s.at(k, &t, i); a.token != h {
 		return ErrLeaseLost
-	default:
-		t.actions[i].done, t.actions[i].until = true, 0
+	} else {
+		a.until = memDone
 	}
 	if row := statusRow(key.Status); key.Rank > 0 && row >= 0 && key.Rank > t.furthestInfo().rank {
 		t.furthest = uint8(row + 1) //nolint:gosec // the table has fewer than 255 rows
 	}
 	t.expires = now.Add(s.ttl).UnixNano()
-	s.txns[key.Transaction] = t
+	s.txns[k] = t
 	return nil
 }
 
@@ -149,22 +171,22 @@ func (s *MemoryStore) Release(ctx context.Context, key ActionKey, token string) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	h := s.hash(token)
+	k, action, h := txnKey(key.Transaction), s.hash(key.Action), s.hash(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, ok := s.txn(key.Transaction, s.now())
+	t, ok := s.txn(k, s.now())
 	if !ok {
 		return nil
 	}
-	i := t.find(key.Action)
-	switch {
-	case i < 0:
+	i := s.find(k, &t, action)
+	if i < 0 {
 		return nil
-	case t.actions[i].done || t.actions[i].token != h:
+	}
+	if a := s.at(k, &t, i); a.until == memDone || a.token != h {
 		return ErrLeaseLost
 	}
-	t.actions = append(t.actions[:i], t.actions[i+1:]...)
-	s.txns[key.Transaction] = t
+	s.remove(k, &t, i)
+	s.txns[k] = t
 	return nil
 }
 
@@ -173,30 +195,88 @@ func (s *MemoryStore) Peek(ctx context.Context, key ActionKey) (ClaimResult, err
 	if err := ctx.Err(); err != nil {
 		return ClaimResult{}, err
 	}
+	k, action := txnKey(key.Transaction), s.hash(key.Action)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	t, ok := s.txn(key.Transaction, now)
+	t, ok := s.txn(k, now)
 	if !ok {
 		return ClaimResult{State: Unclaimed}, nil
 	}
-	_, res := t.state(key.Action, now.UnixNano())
+	_, res := s.state(k, &t, action, now.UnixNano())
 	return res, nil
 }
 
-// hash is the hash under which a token is kept.
-func (s *MemoryStore) hash(token string) uint64 {
-	return maphash.String(s.seed, token)
+// txnKey returns the key of a transaction's record.
+func txnKey(id string) memKey {
+	var buf [128]byte // most identities: hashed without an allocation
+	b := buf[:0]
+	if len(id) <= len(buf) {
+		b = append(b, id...)
+	} else {
+		b = []byte(id)
+	}
+	d := sha256.Sum256(b)
+	return memKey(d[:16])
 }
 
-// find returns the index of action in t.actions, or -1.
-func (t *memTxn) find(action string) int {
-	for i := range t.actions {
-		if t.actions[i].action == action {
+// hash is the hash under which an action or a token is kept.
+func (s *MemoryStore) hash(v string) uint64 {
+	return maphash.String(s.seed, v)
+}
+
+// at returns the i-th action of t, whose key is k. The caller holds s.mu.
+func (s *MemoryStore) at(k memKey, t *memTxn, i int) *memAction {
+	if i < memInline {
+		return &t.inline[i]
+	}
+	return &s.more[k][i-memInline]
+}
+
+// find returns the index of the action hashed as action in t, or -1. The
+// caller holds s.mu.
+func (s *MemoryStore) find(k memKey, t *memTxn, action uint64) int {
+	for i := range int(t.n) {
+		if s.at(k, t, i).action == action {
 			return i
 		}
 	}
 	return -1
+}
+
+// add appends an action to t. The caller holds s.mu.
+func (s *MemoryStore) add(k memKey, t *memTxn, a memAction) {
+	if t.n < memInline {
+		t.inline[t.n] = a
+	} else {
+		s.more[k] = append(s.more[k], a)
+	}
+	t.n++
+}
+
+// remove drops the i-th action of t, moving the last one in its place.
+// The caller holds s.mu.
+func (s *MemoryStore) remove(k memKey, t *memTxn, i int) {
+	last := int(t.n) - 1
+	*s.at(k, t, i) = *s.at(k, t, last)
+	t.n--
+	if last >= memInline {
+		if more := s.more[k][:last-memInline]; len(more) > 0 {
+			s.more[k] = more
+		} else {
+			delete(s.more, k)
+		}
+	} else {
+		t.inline[last] = memAction{}
+	}
+}
+
+// drop deletes the record of t, whose key is k. The caller holds s.mu.
+func (s *MemoryStore) drop(k memKey, t *memTxn) {
+	delete(s.txns, k)
+	if t.n > memInline {
+		delete(s.more, k)
+	}
 }
 
 // furthestInfo returns the row of the furthest status, or a zero row
@@ -211,13 +291,13 @@ func (t *memTxn) furthestInfo() statusInfo {
 // state reports what is recorded for an action (Unclaimed, InProgress or
 // Done) and the transaction's furthest status, as Peek answers, with the
 // action's index (-1 when it has no record). Claim takes the action when
-// it is Unclaimed.
-func (t *memTxn) state(action string, now int64) (int, ClaimResult) {
+// it is Unclaimed. The caller holds s.mu.
+func (s *MemoryStore) state(k memKey, t *memTxn, action uint64, now int64) (int, ClaimResult) {
 	res := ClaimResult{State: Unclaimed, Furthest: t.furthestInfo().status}
-	i := t.find(action)
+	i := s.find(k, t, action)
 	if i >= 0 {
-		a := t.actions[i]
-		if a.done {
+		a := s.at(k, t, i)
+		if a.until == memDone {
 			res.State = Done
 		} else if left := a.until - now; left > 0 {
 			res.State, res.RetryAfter = InProgress, time.Duration(left)
@@ -229,10 +309,10 @@ func (t *memTxn) state(action string, now int64) (int, ClaimResult) {
 // txn returns the live record of a transaction (a copy: store it back
 // after changing it), and whether it exists; an expired record is dropped
 // and counts as absent. The caller holds s.mu.
-func (s *MemoryStore) txn(id string, now time.Time) (memTxn, bool) {
-	t, ok := s.txns[id]
+func (s *MemoryStore) txn(k memKey, now time.Time) (memTxn, bool) {
+	t, ok := s.txns[k]
 	if ok && now.UnixNano() >= t.expires {
-		delete(s.txns, id)
+		s.drop(k, &t)
 		return memTxn{}, false
 	}
 	return t, ok
@@ -246,9 +326,9 @@ func (s *MemoryStore) sweep(now time.Time) {
 		return
 	}
 	n := now.UnixNano()
-	for id, t := range s.txns {
+	for k, t := range s.txns {
 		if n >= t.expires {
-			delete(s.txns, id)
+			s.drop(k, &t)
 		}
 	}
 	s.nextSweep = now.Add(s.ttl / 8)

@@ -159,7 +159,7 @@ func (rt *Router) deliver(ctx context.Context, r *http.Request, ev Event) delive
 func (rt *Router) dispatchNotification(ctx context.Context, ev Event, hold *claimHold) (err error) {
 	if hold != nil {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(context.WithValue(ctx, claimContextKey{}, hold.claim()), hold.deadline)
+		ctx, cancel = context.WithDeadline(claimContext{ctx, hold}, hold.deadline)
 		defer cancel()
 		defer hold.callbackReturned()
 	}

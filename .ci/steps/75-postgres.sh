@@ -55,6 +55,9 @@ step "pgstore module: vet, lint, contract suite, transactional completion, crash
 lint_module pgstore
 (cd pgstore && go test -race -count=1 -v ./... 2>&1 | grep -Ev '^(=== (RUN|PAUSE|CONT)|\s+--- PASS)')
 
+step "pgstore: benchmarks run a few iterations (no timing is checked)"
+(cd pgstore && go test -run '^$' -bench '^BenchmarkRouter$' -benchtime=100x .)
+
 # The crash test is about killed processes, not the toolchain: it runs once,
 # above.
 step "pgstore module with $GO_OLDEST: vet and tests"

@@ -5,15 +5,12 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cofidis-go/cofidis"
 	"github.com/cofidis-go/cofidis/pgstore"
@@ -31,18 +28,7 @@ import (
 //	duplicate  each request a decision already done: claim only
 //	redirect   each request a redirect of a decision already done: peek
 func BenchmarkRouter(b *testing.B) {
-	var writes atomic.Int64
-	pool := newPool(b, func(cfg *pgxpool.Config) {
-		cfg.MaxConns = 16
-		dial := cfg.ConnConfig.DialFunc
-		cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dial(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return countingConn{Conn: c, writes: &writes}, nil
-		}
-	})
+	pool, writes := countingPool(b, 16)
 	notify, redirect := benchHandlers(b, newStore(b, pool, pgstore.Options{}))
 	// Decisions already done: the duplicates and redirects cycle through
 	// them.

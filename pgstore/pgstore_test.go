@@ -404,19 +404,27 @@ func (c countingConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-func TestRoundTrips_perOperation(t *testing.T) {
-	var writes atomic.Int64
+// countingPool connects a pool of at most maxConns connections to the test
+// database, counting the writes (the round trips) on all of them.
+func countingPool(t testing.TB, maxConns int32) (*pgxpool.Pool, *atomic.Int64) {
+	t.Helper()
+	writes := new(atomic.Int64)
 	pool := newPool(t, func(cfg *pgxpool.Config) {
-		cfg.MaxConns = 1
+		cfg.MaxConns = maxConns
 		dial := cfg.ConnConfig.DialFunc
 		cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := dial(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
-			return countingConn{Conn: c, writes: &writes}, nil
+			return countingConn{Conn: c, writes: writes}, nil
 		}
 	})
+	return pool, writes
+}
+
+func TestRoundTrips_perOperation(t *testing.T) {
+	pool, writes := countingPool(t, 1)
 	s := newStore(t, pool, pgstore.Options{})
 	ctx := testContext(t)
 	k := actionKey(cofidis.StatusToConfirm)

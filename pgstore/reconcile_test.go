@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -343,18 +342,7 @@ func (c *takeCounter) EndCall(context.Context, cofidis.Call, time.Duration, erro
 // transaction a Peek and Untrack or Reschedule, with the claim and the
 // completion of a status delivered in between.
 func TestRoundTrips_perReconciledTransaction(t *testing.T) {
-	var writes atomic.Int64
-	pool := newPool(t, func(cfg *pgxpool.Config) {
-		cfg.MaxConns = 1
-		dial := cfg.ConnConfig.DialFunc
-		cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dial(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return countingConn{Conn: c, writes: &writes}, nil
-		}
-	})
+	pool, writes := countingPool(t, 1)
 	sh := newShopReplicas(t)
 	var counter takeCounter
 	rt := sh.replica(t, newStore(t, pool, pgstore.Options{Schema: sh.schema}), nil, cofidis.WithObserver(&counter))

@@ -271,13 +271,9 @@ func (rt *Router) refused(ctx context.Context, r *http.Request, ch Channel, ev *
 	}
 	attrs = append(attrs,
 		slog.Int("status", status),
-		slog.String("class", ErrorClass(err)),
+		slog.String("class", logClassName(class)),
 		slog.String("error", err.Error()))
-	if ownCodeFailed(err) {
-		rt.cfg.logger.LogAttrs(ctx, level, "cofidis: request rejected", attrs...)
-	} else {
-		rt.logs.log(ctx, class, level, "cofidis: request rejected", attrs...)
-	}
+	rt.logs.logCaused(ctx, class, err, level, "cofidis: request rejected", attrs...)
 	if r != nil {
 		for _, fn := range rt.cfg.onError {
 			fn(r, err)

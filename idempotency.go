@@ -659,14 +659,13 @@ func (s recoveringStore) recovered(ctx context.Context, method string, err *erro
 	*err = fmt.Errorf("store %s panicked: %v", method, v)
 }
 
-// Every call is bounded by settleTimeout: Claim and Peek run before
-// dispatch, on the request's context, and a hung store must not hold the
-// request (and the sender) until the client gives up; the deadline turns
-// into the 503 of a store failure. Complete, Release, Reschedule and Untrack
-// run detached from the request (their callers detach them).
-
-// guard runs fn, the store's method, as call: observed, bounded, its panic
-// turned into an error.
+// guard runs fn, the store's method, as call: observed, its panic turned
+// into an error, and bounded by settleTimeout unless the store answers from
+// memory. Claim and Peek run before dispatch, on the request's context, and
+// a hung store must not hold the request (and the sender) until the client
+// gives up: the deadline turns into the 503 of a store failure. Complete,
+// Release, Reschedule and Untrack run detached from the request (their
+// callers detach them).
 func guard[T any](s recoveringStore, ctx context.Context, call Call, method string, fn func(context.Context) (T, error)) (res T, err error) {
 	err = s.observers.call(ctx, call, func(ctx context.Context) (err error) {
 		defer s.recovered(ctx, method, &err)

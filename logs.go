@@ -100,6 +100,17 @@ func (l *logLimiter) log(ctx context.Context, class int, level slog.Level, msg s
 	}
 }
 
+// logCaused writes a line that err caused: rate-limited in class, unless
+// err is a failure of the merchant's own code (ownCodeFailed), which a
+// request cannot cause at will and whose lines are never suppressed.
+func (l *logLimiter) logCaused(ctx context.Context, class int, err error, level slog.Level, msg string, attrs ...slog.Attr) {
+	if ownCodeFailed(err) {
+		l.logger.LogAttrs(ctx, level, msg, attrs...)
+		return
+	}
+	l.log(ctx, class, level, msg, attrs...)
+}
+
 // allow reports whether a line of class may be written now, and how many
 // lines of the class the window that just ended suppressed.
 func (l *logLimiter) allow(class int) (ok bool, suppressed int) {

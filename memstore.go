@@ -158,8 +158,10 @@ func (s *MemoryStore) Complete(ctx context.Context, key ActionKey, token string)
 	} else {
 		a.until = memDone
 	}
-	if row := statusRow(key.Status); key.Rank > 0 && row >= 0 && key.Rank > t.furthestInfo().rank {
-		t.furthest = uint8(row + 1) //nolint:gosec // the table has fewer than 255 rows
+	if key.Rank > t.furthestInfo().rank {
+		if row := statusRow(key.Status); row >= 0 {
+			t.furthest = uint8(row + 1) //nolint:gosec // the table has fewer than 255 rows
+		}
 	}
 	t.expires = now.Add(s.ttl).UnixNano()
 	s.txns[k] = t

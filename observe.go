@@ -18,9 +18,10 @@ type Observer interface {
 	// StartRequest is called when a request reaches a route of the Router,
 	// with the channel it is routed to, or reaches none (a 404, with
 	// ChannelUnknown), and when a reconciliation asks getStatus about a
-	// transaction (ChannelReconciliation: a delivery with no request). The context it returns is the one the rest of the
-	// request runs on, the callbacks' included: a span started here is the
-	// parent of the calls below.
+	// transaction (ChannelReconciliation: a delivery with no request). The
+	// context it returns is the one the rest of the request runs on, the
+	// callbacks' included: a span started here is the parent of the calls
+	// below.
 	StartRequest(ctx context.Context, ch Channel) context.Context
 	// EndRequest is called once per StartRequest, with what became of the
 	// request: for a notification before the answer is written, for a

@@ -275,7 +275,6 @@ func (rt *Router) ReconcileDue(ctx context.Context) (ReconcileResult, error) {
 		total ReconcileResult
 		wg    sync.WaitGroup
 	)
-	defer wg.Wait()
 	for ctx.Err() == nil {
 		n := takeFree(free)
 		batch, err := rt.tracker.TakeDue(ctx, rt.cfg.now(), n, lease)
@@ -352,10 +351,10 @@ func (rt *Router) reconcile(ctx context.Context, t Tracked) ReconcileResult {
 	st := ParseStatus(string(raw))
 	ev.Status, ev.RawStatus = st, string(raw)
 	ev.Verified, ev.VerifiedStatus = true, st
-	rank := st.Rank()
 	firstCheck := t.Since.Add(rt.cfg.reconcile.Deadline)
 
-	if (rank == 1 || rank == 2) && now.Before(firstCheck.Add(runningBound)) {
+	// Before pending in the flow (Initialized, its to_retry, Undefined).
+	if rank := st.Rank(); rank > 0 && rank < StatusPending.Rank() && now.Before(firstCheck.Add(runningBound)) {
 		// The journey is still running at Cofidis: not a decision yet.
 		next := now.Add(backoff(recheckBase, recheckCap, t.Attempts))
 		rt.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "cofidis: journey still running at Cofidis; checking again later",
@@ -368,10 +367,8 @@ func (rt *Router) reconcile(ctx context.Context, t Tracked) ReconcileResult {
 	if st == StatusPending && t.Attempts > 1 && now.After(t.Since.Add(rt.cfg.reconcile.MaxTracking)) {
 		// Delivered when first seen; past MaxTracking the store may have
 		// forgotten it, and delivering it again would be a second time.
-		rt.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: transaction still pending at Cofidis; no longer tracked (ReconcileOptions.MaxTracking)",
-			slog.Any("event", ev))
 		rt.observe(ctx, ev, OutcomeDeferred, nil)
-		rt.untrack(pass, t)
+		rt.giveUpPending(ctx, pass, t, ev)
 		return ReconcileResult{Checked: 1}
 	}
 
@@ -399,14 +396,20 @@ func (rt *Router) reconcile(ctx context.Context, t Tracked) ReconcileResult {
 	}
 	// Pending: the decision comes as one notification, or from here.
 	if now.After(t.Since.Add(rt.cfg.reconcile.MaxTracking)) {
-		rt.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: transaction still pending at Cofidis; no longer tracked (ReconcileOptions.MaxTracking)",
-			slog.Any("event", ev))
-		rt.untrack(pass, t)
+		rt.giveUpPending(ctx, pass, t, ev)
 		return res
 	}
 	res.Rescheduled = 1
 	rt.reschedule(pass, t, now.Add(backoff(recheckBase, recheckCap, t.Attempts)))
 	return res
+}
+
+// giveUpPending ends the tracking of t, still pending at Cofidis past
+// MaxTracking: logged for the merchant, on ctx, untracked on pass.
+func (rt *Router) giveUpPending(ctx, pass context.Context, t Tracked, ev Event) {
+	rt.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: transaction still pending at Cofidis; no longer tracked (ReconcileOptions.MaxTracking)",
+		slog.Any("event", ev))
+	rt.untrack(pass, t)
 }
 
 // reschedule puts t back in the due list at due. A failure only delays the

@@ -52,14 +52,10 @@ func (rt *Router) serveRedirect(w http.ResponseWriter, r *http.Request, set Endp
 		if err := rt.verify(ctx, &ev); err != nil {
 			// The browser needs an answer whatever getStatus says: deliver
 			// the event unverified.
-			attrs := []slog.Attr{slog.Any("event", ev), slog.String("error", err.Error())}
-			if ownCodeFailed(err) {
-				rt.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: redirect not verified", attrs...)
-			} else {
-				// What the browser posted disagrees with getStatus: anyone
-				// can post that at will.
-				rt.logs.log(ctx, logClassUnverified, slog.LevelWarn, "cofidis: redirect not verified", attrs...)
-			}
+			// Unless getStatus failed, what the browser posted disagrees
+			// with it: anyone can post that at will.
+			rt.logs.logCaused(ctx, logClassUnverified, err, slog.LevelWarn, "cofidis: redirect not verified",
+				slog.Any("event", ev), slog.String("error", err.Error()))
 		}
 	}
 	tw := &trackingWriter{ResponseWriter: w}
@@ -78,7 +74,7 @@ func (rt *Router) serveRedirect(w http.ResponseWriter, r *http.Request, set Endp
 	var cbErr *Error
 	if err != nil {
 		cbErr = rt.callbackFailed(ctx, r, ev, err, "cofidis: redirect callback failed")
-		if !tw.wrote {
+		if tw.status() == 0 {
 			rt.redirectFailed(tw, r, cbErr)
 		}
 	}
@@ -204,21 +200,20 @@ func ErrorPage(w http.ResponseWriter, _ *http.Request, err error, _ url.Values) 
 // keeps http.ResponseController working.
 type trackingWriter struct {
 	http.ResponseWriter
-	wrote bool
-	code  int
+	code int // the status written, 0 before any
 }
 
 func (t *trackingWriter) WriteHeader(code int) {
 	// 1xx informational answers (103 Early Hints) do not start the answer.
-	if !t.wrote && (code >= 200 || code == http.StatusSwitchingProtocols) {
-		t.wrote, t.code = true, code
+	if t.code == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		t.code = code
 	}
 	t.ResponseWriter.WriteHeader(code)
 }
 
 func (t *trackingWriter) Write(b []byte) (int, error) {
-	if !t.wrote {
-		t.wrote, t.code = true, http.StatusOK
+	if t.code == 0 {
+		t.code = http.StatusOK
 	}
 	return t.ResponseWriter.Write(b)
 }
@@ -232,8 +227,8 @@ func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter 
 // counts as writing. http.ResponseController looks for it before Unwrap.
 func (t *trackingWriter) FlushError() error {
 	err := http.NewResponseController(t.ResponseWriter).Flush()
-	if !errors.Is(err, http.ErrNotSupported) && !t.wrote {
-		t.wrote, t.code = true, http.StatusOK
+	if !errors.Is(err, http.ErrNotSupported) && t.code == 0 {
+		t.code = http.StatusOK
 	}
 	return err
 }

@@ -186,10 +186,8 @@ func Statuses() []Status {
 // class, rank 0) for anything else, including non-canonical spellings: parse
 // first with ParseStatus.
 func (s Status) info() statusInfo {
-	for i := range statusTable {
-		if statusTable[i].status == s {
-			return statusTable[i]
-		}
+	if i := statusRow(s); i >= 0 {
+		return statusTable[i]
 	}
 	return statusInfo{}
 }

@@ -504,10 +504,13 @@ func validURLText(s string, query bool) bool {
 		case strings.IndexByte("-._~!$&'()*+,;=:@/", c) >= 0:
 		case c == '?' && query:
 		case c == '%':
-			if _, ok := unhex([]byte(s), i+1); !ok {
+			if i+2 >= len(s) {
 				return false
 			}
-			if _, ok := unhex([]byte(s), i+2); !ok {
+			if _, ok := hexDigit(s[i+1]); !ok {
+				return false
+			}
+			if _, ok := hexDigit(s[i+2]); !ok {
 				return false
 			}
 			i += 2

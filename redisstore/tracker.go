@@ -21,11 +21,10 @@ const trackerTag = "{tracker}"
 // JSON. The scripts rewrite its first two members in place, without
 // decoding the rest: keep them first, and in this order.
 type trackedRecord struct {
-	Attempts int    `json:"attempts"`
-	Token    string `json:"token"` // the holder's (TakeDue); empty when not taken
-	Since    int64  `json:"since"` // Unix milliseconds
-	// Key is json.Marshal(cofidis.TransactionKey), kept as it was written.
-	Key json.RawMessage `json:"key"`
+	Attempts int                    `json:"attempts"`
+	Token    string                 `json:"token"` // the holder's (TakeDue); empty when not taken
+	Since    int64                  `json:"since"` // Unix milliseconds
+	Key      cofidis.TransactionKey `json:"key"`
 }
 
 // recordHead is the Lua pattern of a record's first two members, as
@@ -89,7 +88,7 @@ if not attempts then
 	return redis.error_reply('redisstore: tracked transaction ' .. ARGV[1] .. ': its record in ' .. KEYS[2] ..
 		' is not one the store wrote: repair it or remove it from both ' .. KEYS[1] .. ' and ' .. KEYS[2])
 end
-if token == '' or token ~= ARGV[2] then
+if token ~= ARGV[2] then -- holderWrite never sends an empty token
 	return 0
 end
 `
@@ -117,11 +116,7 @@ func fromUnixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 // Track implements cofidis.Tracker: it records t, due at t.Due, unless its
 // transaction is already tracked. t.Token is ignored.
 func (s *Store) Track(ctx context.Context, t cofidis.Tracked) error {
-	key, err := json.Marshal(t.Key)
-	if err != nil {
-		return fmt.Errorf("redisstore: track %s: %w", t.Key, err)
-	}
-	rec, err := json.Marshal(trackedRecord{Attempts: t.Attempts, Since: t.Since.UnixMilli(), Key: key})
+	rec, err := json.Marshal(trackedRecord{Attempts: t.Attempts, Since: t.Since.UnixMilli(), Key: t.Key})
 	if err != nil {
 		return fmt.Errorf("redisstore: track %s: %w", t.Key, err)
 	}
@@ -166,18 +161,15 @@ func parseTracked(score, record string) (cofidis.Tracked, error) {
 	if err != nil {
 		return cofidis.Tracked{}, fmt.Errorf("%w: score %q", errReply, score)
 	}
+	// The key is what Track wrote: it fails to parse (TransactionKey's
+	// UnmarshalJSON) only if the record was edited by hand, which is worth
+	// stopping for.
 	var rec trackedRecord
 	if err := json.Unmarshal([]byte(record), &rec); err != nil {
 		return cofidis.Tracked{}, fmt.Errorf("%w: record %q: %w", errReply, record, err)
 	}
-	// The key is what Track wrote with json.Marshal: it fails to parse
-	// only if the record was edited by hand, which is worth stopping for.
-	key, err := cofidis.ParseTransactionKey(string(rec.Key))
-	if err != nil {
-		return cofidis.Tracked{}, fmt.Errorf("the key in record %q: %w", record, err)
-	}
 	return cofidis.Tracked{
-		Key:      key,
+		Key:      rec.Key,
 		Since:    fromUnixMilli(rec.Since),
 		Due:      fromUnixMilli(int64(due)),
 		Attempts: rec.Attempts,
@@ -187,7 +179,7 @@ func parseTracked(score, record string) (cofidis.Tracked, error) {
 
 // Reschedule implements cofidis.Tracker.
 func (s *Store) Reschedule(ctx context.Context, t cofidis.Tracked) error {
-	return s.holderWrite(ctx, "reschedule", rescheduleScript, t, t.Due.UnixMilli(), strconv.Itoa(t.Attempts))
+	return s.holderWrite(ctx, "reschedule", rescheduleScript, t, t.Due.UnixMilli(), t.Attempts)
 }
 
 // Untrack implements cofidis.Tracker.

@@ -68,7 +68,8 @@ func TestTracker_keys(t *testing.T) {
 	x := trackedAt(since, since.Add(50*time.Minute))
 	x.Attempts = 2
 	mustTrack(t, s, x)
-	zset, hash := trackerKeys(prefix)[0], trackerKeys(prefix)[1]
+	keys := trackerKeys(prefix)
+	zset, hash := keys[0], keys[1]
 	id := x.Key.ID().String()
 
 	keys, err := rdb.Keys(ctx, prefix+"*").Result()
@@ -244,7 +245,8 @@ func TestTakeDue_aRecordEditedByHand(t *testing.T) {
 			bad, good := trackedAt(now, now.Add(-2*time.Minute)), trackedAt(now, now.Add(-time.Minute))
 			mustTrack(t, s, bad)
 			mustTrack(t, s, good)
-			zset, hash := trackerKeys(prefix)[0], trackerKeys(prefix)[1]
+			keys := trackerKeys(prefix)
+			zset, hash := keys[0], keys[1]
 			if err := tt.edit(ctx, rdb, hash, bad.Key.ID().String()); err != nil {
 				t.Fatal(err)
 			}

@@ -139,9 +139,10 @@ type Options struct {
 
 // Store is a cofidis.Store in PostgreSQL. It is safe for concurrent use.
 type Store struct {
-	pool        *pgxpool.Pool
-	retentionUS int64 // Options.Retention in microseconds, the database's resolution
-	ddl         string
+	pool      *pgxpool.Pool
+	schema    string // Options.Schema, sanitized; empty without one
+	ddl       string // DDL(): the schema (with Options.Schema), the tables and indexes
+	tablesDDL string // the tables and indexes only
 
 	claimSQL, completeSQL, releaseSQL, peekSQL string
 	purgeSQL                                   [2]string // actions, transactions
@@ -176,8 +177,8 @@ func New(pool *pgxpool.Pool, opts Options) (*Store, error) {
 	if opts.Retention == 0 {
 		opts.Retention = cofidis.DefaultRetention
 	}
-	s := &Store{pool: pool, retentionUS: opts.Retention.Microseconds()}
-	s.build(opts.Schema, opts.Prefix)
+	s := &Store{pool: pool}
+	s.build(opts.Schema, opts.Prefix, opts.Retention.Microseconds())
 	return s, nil
 }
 
@@ -206,13 +207,14 @@ func ident(schema, name string) string {
 	return pgx.Identifier{schema, name}.Sanitize()
 }
 
-// build writes the store's SQL for its table names and retention.
-func (s *Store) build(schema, prefix string) {
+// build writes the store's SQL for its table names and its retention, in
+// microseconds (the database's resolution).
+func (s *Store) build(schema, prefix string, retentionUS int64) {
 	// The retention is written into the statements as an integer (no
 	// injection), so that each takes only the parameters of its operation.
 	// One pass of one Replacer, which never rescans what it inserted: a
 	// table name cannot bring placeholders of its own.
-	retention := fmt.Sprintf("%d * interval '1 microsecond'", s.retentionUS)
+	retention := fmt.Sprintf("%d * interval '1 microsecond'", retentionUS)
 	expand := strings.NewReplacer(
 		"{actions}", ident(schema, prefix+"actions"),
 		"{transactions}", ident(schema, prefix+"transactions"),
@@ -223,9 +225,11 @@ func (s *Store) build(schema, prefix string) {
 		"{free}", strings.ReplaceAll(free, "{retention}", retention),
 		"{expired}", strings.ReplaceAll(expired, "{retention}", retention),
 	).Replace
-	s.ddl = expand(ddlSQL)
+	s.tablesDDL = expand(ddlSQL)
+	s.ddl = s.tablesDDL
 	if schema != "" {
-		s.ddl = "CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{schema}.Sanitize() + ";\n" + s.ddl
+		s.schema = pgx.Identifier{schema}.Sanitize()
+		s.ddl = "CREATE SCHEMA IF NOT EXISTS " + s.schema + ";\n" + s.tablesDDL
 	}
 	s.claimSQL = expand(claimSQL)
 	s.completeSQL = expand(completeSQL)
@@ -286,6 +290,10 @@ const expired = `written_at <= now() - {retention}`
 // row is taken over: past the retention, or held under an ended lease.
 const free = `(a.` + expired + ` OR (NOT a.done AND a.lease_until <= now()))`
 
+// leaseLeftUS is what is left of the lease of an action's row a, in
+// microseconds (0 without a lease).
+const leaseLeftUS = `coalesce((extract(epoch FROM a.lease_until - now()) * 1000000)::bigint, 0)`
+
 // claimSQL: $1 transaction, $2 action, $3 the new token, $4 the lease in
 // microseconds. It returns whether $3 got the claim, whether the action is
 // done, what is left of the holder's lease (microseconds) and the
@@ -300,7 +308,7 @@ ON CONFLICT (transaction_id, action) DO UPDATE SET
 RETURNING
 	a.token = $3,
 	a.done,
-	coalesce((extract(epoch FROM a.lease_until - now()) * 1000000)::bigint, 0),
+	` + leaseLeftUS + `,
 	coalesce((SELECT t.furthest_status FROM {transactions} t WHERE t.transaction_id = $1 AND NOT t.{expired}), '')`
 
 // completeSQL: $1 transaction, $2 action, $3 token, $4 rank, $5 status.
@@ -348,7 +356,7 @@ SELECT coalesce((SELECT ours OR gone FROM cur), true)`
 // (microseconds) and the transaction's furthest status.
 const peekSQL = `SELECT
 	a.done,
-	coalesce((extract(epoch FROM a.lease_until - now()) * 1000000)::bigint, 0),
+	` + leaseLeftUS + `,
 	coalesce(t.furthest_status, '')
 FROM (VALUES (1)) AS one
 LEFT JOIN {actions} a ON a.transaction_id = $1 AND a.action = $2 AND NOT a.{expired}
@@ -376,9 +384,23 @@ func (s *Store) DDL() string { return s.ddl }
 // lock, so that replicas starting together may all call it. It never alters
 // or drops anything.
 func (s *Store) Migrate(ctx context.Context) error {
+	ddl := s.ddl
+	if s.schema != "" {
+		// CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the
+		// database even when the schema exists: an application role with
+		// rights on its schema only would fail it. An existing schema is
+		// left out.
+		var exists bool
+		if err := s.pool.QueryRow(ctx, "SELECT to_regnamespace($1::text) IS NOT NULL", s.schema).Scan(&exists); err != nil {
+			return fmt.Errorf("pgstore: migrate: %w", err)
+		}
+		if exists {
+			ddl = s.tablesDDL
+		}
+	}
 	// Without arguments, pgx sends the statements as one simple query,
 	// which PostgreSQL runs as one transaction.
-	sql := fmt.Sprintf("SELECT pg_advisory_xact_lock(%d);\n%s", migrateLock, s.ddl)
+	sql := fmt.Sprintf("SELECT pg_advisory_xact_lock(%d);\n%s", migrateLock, ddl)
 	if _, err := s.pool.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("pgstore: migrate: %w", err)
 	}
@@ -412,7 +434,7 @@ func (s *Store) Claim(ctx context.Context, key cofidis.ActionKey, lease time.Dur
 
 // Complete implements cofidis.Store.
 func (s *Store) Complete(ctx context.Context, key cofidis.ActionKey, token string) error {
-	if err := complete(ctx, s.pool, s.completeSQL, key, token); err != nil {
+	if err := s.complete(ctx, s.pool, key, token); err != nil {
 		return fmt.Errorf("pgstore: complete %s: %w", key, err)
 	}
 	return nil
@@ -425,9 +447,9 @@ type querier interface {
 
 // complete runs completeSQL on q; ErrLeaseLost when another token claimed or
 // completed the action since.
-func complete(ctx context.Context, q querier, sql string, key cofidis.ActionKey, token string) error {
+func (s *Store) complete(ctx context.Context, q querier, key cofidis.ActionKey, token string) error {
 	var ok bool
-	if err := q.QueryRow(ctx, sql, key.Transaction, key.Action, token, key.Rank, string(key.Status)).Scan(&ok); err != nil {
+	if err := q.QueryRow(ctx, s.completeSQL, key.Transaction, key.Action, token, key.Rank, string(key.Status)).Scan(&ok); err != nil {
 		return err
 	}
 	if !ok {

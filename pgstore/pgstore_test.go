@@ -203,6 +203,36 @@ func TestMigrate_concurrentAndRepeated(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// TestMigrate_roleWithRightsOnItsSchemaOnly: an application role with
+// USAGE and CREATE on an existing schema, and no CREATE on the database,
+// migrates into it, as every replica does at start, and the store works.
+func TestMigrate_roleWithRightsOnItsSchemaOnly(t *testing.T) {
+	admin := newPool(t)
+	ctx := testContext(t)
+	schema := newSchema(t, admin)
+	role := pgx.Identifier{"pgstore_app_" + strings.ToLower(rand.Text()[:10])}.Sanitize()
+	sch := pgx.Identifier{schema}.Sanitize()
+	_, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN; CREATE SCHEMA "+sch+"; GRANT USAGE, CREATE ON SCHEMA "+sch+" TO "+role)
+	require.NoError(t, err)
+	t.Cleanup(func() { // before the schema is dropped: the role's tables go with it
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := admin.Exec(ctx, "DROP OWNED BY "+role+"; DROP ROLE "+role)
+		assert.NoError(t, err, "dropping the test role")
+	})
+	app := newPool(t, func(cfg *pgxpool.Config) { cfg.ConnConfig.User = strings.Trim(role, `"`) })
+	s, err := pgstore.New(app, pgstore.Options{Schema: schema})
+	require.NoError(t, err)
+
+	require.NoError(t, s.Migrate(ctx), "first migration")
+	require.NoError(t, s.Migrate(ctx), "repeated migration")
+	k := actionKey(cofidis.StatusToConfirm)
+	res, err := s.Claim(ctx, k, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, cofidis.Claimed, res.State)
+	require.NoError(t, s.Complete(ctx, k, res.Token))
+}
+
 func TestMigrate_withoutTablesIsAnError(t *testing.T) {
 	pool := newPool(t)
 	s, err := pgstore.New(pool, pgstore.Options{Schema: newSchema(t, pool)})

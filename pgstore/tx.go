@@ -56,7 +56,7 @@ func (s *Store) CompleteTx(ctx context.Context, tx pgx.Tx, claim cofidis.Claim) 
 	if tx == nil {
 		return fmt.Errorf("pgstore: complete %s in a transaction: want a non-nil pgx.Tx", claim.Key)
 	}
-	if err := complete(ctx, tx, s.completeSQL, claim.Key, claim.Token); err != nil {
+	if err := s.complete(ctx, tx, claim.Key, claim.Token); err != nil {
 		return fmt.Errorf("pgstore: complete %s in a transaction: %w", claim.Key, err)
 	}
 	return nil

@@ -103,8 +103,8 @@ func (o *outcomes) last() cofidis.Outcome {
 	return o.list[len(o.list)-1]
 }
 
-// newRouter returns a Router whose notification callback is fn, with the
-// shop's store unless opts hold options (then the caller chooses).
+// newRouter returns a Router whose notification callback is fn, with opts
+// (the store among them: the caller chooses).
 func newRouter(t testing.TB, fn cofidis.NotificationFunc, out *outcomes, opts ...cofidis.Option) (*cofidis.Router, cofidis.URLs) {
 	t.Helper()
 	urls, err := cofidis.NewURLs("https://shop.example/pay")

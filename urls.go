@@ -270,16 +270,27 @@ func (s EndpointSet) Expects(st Status) bool {
 // String joins the field names of the members with "|", as in
 // "returnUrlOther|notificationUrlOther", or returns "none" for the empty set.
 func (s EndpointSet) String() string {
-	eps := s.Endpoints()
-	if len(eps) == 0 {
-		return "none"
-	}
-	names := make([]string, len(eps))
-	for i, e := range eps {
-		names[i] = e.String()
-	}
-	return strings.Join(names, "|")
+	return endpointSetNames[s&allEndpoints]
 }
+
+// endpointSetNames is the String of every set of valid endpoints, built
+// once: sets name every logged event and every metric and span, which
+// would otherwise allocate their names each time. It is never written to.
+var endpointSetNames = func() (names [allEndpoints + 1]string) {
+	for s := range EndpointSet(len(names)) {
+		eps := s.Endpoints()
+		if len(eps) == 0 {
+			names[s] = "none"
+			continue
+		}
+		parts := make([]string, len(eps))
+		for i, e := range eps {
+			parts[i] = e.String()
+		}
+		names[s] = strings.Join(parts, "|")
+	}
+	return names
+}()
 
 // URLs holds the five callback URLs of the technicalData object of the
 // initialize call. Marshalled to JSON, it gives exactly the technicalData

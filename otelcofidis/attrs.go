@@ -81,10 +81,10 @@ type deliveryKey struct {
 	subState  string // a SubState.Label
 }
 
-func (o *Observer) deliveryAttrs(k deliveryKey) attribute.Set {
+func deliveryAttrs(k deliveryKey) attribute.Set {
 	return attribute.NewSet(
 		keyChannel.String(k.channel.String()),
-		keyEndpoints.String(o.endpoints[k.endpoints]),
+		keyEndpoints.String(k.endpoints.String()),
 		keyStatus.String(k.status),
 		keySubState.String(k.subState),
 		keyOutcome.String(k.outcome.String()),
@@ -97,7 +97,7 @@ type rejectionKey struct {
 	class   string // a cofidis.ErrorClass
 }
 
-func (o *Observer) rejectionAttrs(k rejectionKey) attribute.Set {
+func rejectionAttrs(k rejectionKey) attribute.Set {
 	return attribute.NewSet(
 		keyChannel.String(k.channel.String()),
 		keyErrorType.String(k.class),
@@ -111,7 +111,7 @@ type requestKey struct {
 	class   string // a cofidis.ErrorClass, "" for none
 }
 
-func (o *Observer) requestAttrs(k requestKey) attribute.Set {
+func requestAttrs(k requestKey) attribute.Set {
 	kvs := []attribute.KeyValue{
 		keyChannel.String(k.channel.String()),
 		keyOutcome.String(k.outcome.String()),
@@ -130,7 +130,7 @@ type callKey struct {
 	class     string // callErrorType, "" for none
 }
 
-func (o *Observer) callAttrs(k callKey) attribute.Set {
+func callAttrs(k callKey) attribute.Set {
 	kvs := []attribute.KeyValue{keyCall.String(k.call.String())}
 	if k.inRequest {
 		kvs = append(kvs, keyChannel.String(k.channel.String()))

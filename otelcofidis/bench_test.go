@@ -41,8 +41,7 @@ func (freshStore) Peek(context.Context, cofidis.ActionKey) (cofidis.ClaimResult,
 // processor, sampling every trace or none. Request construction is
 // included, as in the core's benchmarks.
 func BenchmarkNotification(b *testing.B) {
-	key := cofidistest.NewKey(cofidistest.KeyOptions{MerchantTransactionID: "2YgKoUd4DB", Now: testNow})
-	req := cofidistest.Request{Endpoint: cofidis.EndpointNotificationPending, Key: key, Status: cofidis.StatusPending, SubState: cofidis.SubStateSigned}
+	req := cofidistest.Request{Endpoint: cofidis.EndpointNotificationPending, Key: testKey, Status: cofidis.StatusPending, SubState: cofidis.SubStateSigned}
 	verifier := cofidis.VerifierFunc(func(context.Context, cofidis.TransactionKey) (cofidis.Status, error) {
 		return cofidis.StatusPending, nil
 	})
@@ -122,9 +121,8 @@ func benchSetups(b *testing.B) []benchSetup {
 // It isolates the Observer's cost from the request's, which a shared
 // machine makes noisy.
 func BenchmarkObserver(b *testing.B) {
-	key := cofidistest.NewKey(cofidistest.KeyOptions{MerchantTransactionID: "2YgKoUd4DB", Now: testNow})
 	ev := &cofidis.Event{
-		Callback:  cofidis.Callback{TransactionKey: key, Status: cofidis.StatusPending, SubState: cofidis.SubStateSigned},
+		Callback:  cofidis.Callback{TransactionKey: testKey, Status: cofidis.StatusPending, SubState: cofidis.SubStateSigned},
 		Channel:   cofidis.ChannelNotification,
 		Endpoints: cofidis.EndpointSet(0).Add(cofidis.EndpointNotificationPending),
 		Verified:  true,

@@ -147,13 +147,11 @@ type Observer struct {
 	requestDuration metric.Float64Histogram
 	callDuration    metric.Float64Histogram
 
-	// The names of every Channel, Call and EndpointSet value (all three
-	// are bytes), computed once: Channel.String and Call.String return
-	// constants, but concatenating them into a span name would allocate on
-	// every request, and so does EndpointSet.String.
+	// The span names of every Channel and Call value (both are bytes),
+	// computed once: Channel.String and Call.String return constants, but
+	// concatenating them into a span name would allocate on every request.
 	requestNames [256]string
 	callNames    [256]string
-	endpoints    [256]string
 
 	deliverySets  setCache[deliveryKey]
 	rejectionSets setCache[rejectionKey]
@@ -200,7 +198,6 @@ func New(opts ...Option) (*Observer, error) {
 	for i := range 256 {
 		o.requestNames[i] = "cofidis." + cofidis.Channel(i).String()
 		o.callNames[i] = "cofidis." + cofidis.Call(i).String()
-		o.endpoints[i] = cofidis.EndpointSet(i).String()
 	}
 	return o, nil
 }
@@ -260,33 +257,36 @@ func (o *Observer) StartRequest(ctx context.Context, ch cofidis.Channel) context
 // EndRequest records the request's metrics and ends its span.
 func (o *Observer) EndRequest(ctx context.Context, rep cofidis.Report) {
 	class := cofidis.ErrorClass(rep.Err)
+	var status, subState string // the event's labels
 	if ev := rep.Event; ev != nil {
+		status, subState = ev.Status.Label(), ev.SubState.Label()
 		o.deliveries.Add(ctx, 1, o.deliverySets.get(deliveryKey{
 			channel:   rep.Channel,
 			endpoints: ev.Endpoints,
-			status:    ev.Status.Label(),
-			subState:  ev.SubState.Label(),
+			status:    status,
+			subState:  subState,
 			outcome:   rep.Outcome,
-		}, o.deliveryAttrs).add...)
+		}, deliveryAttrs).add...)
 	}
 	if rep.Outcome == cofidis.OutcomeRejected || rep.Outcome == cofidis.OutcomeStoreFailed {
-		o.rejections.Add(ctx, 1, o.rejectionSets.get(rejectionKey{channel: rep.Channel, class: class}, o.rejectionAttrs).add...)
+		o.rejections.Add(ctx, 1, o.rejectionSets.get(rejectionKey{channel: rep.Channel, class: class}, rejectionAttrs).add...)
 	}
 	rc, _ := ctx.Value(requestCtxKey{o}).(*requestContext)
 	if rc == nil {
 		return // not a request this Observer started
 	}
 	o.requestDuration.Record(ctx, time.Since(rc.start).Seconds(),
-		o.requestSets.get(requestKey{channel: rep.Channel, outcome: rep.Outcome, class: class}, o.requestAttrs).record...)
+		o.requestSets.get(requestKey{channel: rep.Channel, outcome: rep.Outcome, class: class}, requestAttrs).record...)
 	span := rc.span
 	if span.IsRecording() {
-		o.annotate(span, rep, class)
+		o.annotate(span, rep, class, status, subState)
 	}
 	span.End()
 }
 
-// annotate sets the request span's attributes and status.
-func (o *Observer) annotate(span trace.Span, rep cofidis.Report, class string) {
+// annotate sets the request span's attributes and status; status and
+// subState are the event's labels.
+func (o *Observer) annotate(span trace.Span, rep cofidis.Report, class, status, subState string) {
 	attrs := make([]attribute.KeyValue, 0, 16)
 	attrs = append(attrs,
 		spanChannel.String(rep.Channel.String()),
@@ -297,11 +297,11 @@ func (o *Observer) annotate(span trace.Span, rep cofidis.Report, class string) {
 			spanMerchantID.String(truncate(k.MerchantID)),
 			spanTransactionID.String(truncate(k.MerchantTransactionID)),
 			spanTransactionDate.String(k.MerchantTransactionDate),
-			spanEndpoints.String(o.endpoints[ev.Endpoints]),
-			spanStatus.String(ev.Status.Label()),
+			spanEndpoints.String(ev.Endpoints.String()),
+			spanStatus.String(status),
 			spanVerified.Bool(ev.Verified))
-		if sub := ev.SubState.Label(); sub != "" {
-			attrs = append(attrs, spanSubState.String(sub))
+		if subState != "" {
+			attrs = append(attrs, spanSubState.String(subState))
 		}
 		for _, f := range [...]struct {
 			key attribute.Key
@@ -364,7 +364,7 @@ func (o *Observer) EndCall(ctx context.Context, call cofidis.Call, elapsed time.
 	}
 	class := callErrorType(err)
 	o.callDuration.Record(ctx, elapsed.Seconds(),
-		o.callSets.get(callKey{call: call, channel: ch, inRequest: ok, class: class}, o.callAttrs).record...)
+		o.callSets.get(callKey{call: call, channel: ch, inRequest: ok, class: class}, callAttrs).record...)
 	cc, _ := ctx.Value(callCtxKey{o}).(*callContext)
 	if cc == nil {
 		return

@@ -484,10 +484,15 @@ func TestReconciliation_atScale(t *testing.T) {
 	t.Logf("%d transactions, %d with every callback lost: replica results %+v and %+v", n, len(lost), results[0], results[1])
 }
 
-// A slow getStatus (each call advances the fake clock by the verify
-// timeout) must not let a second replica take over transactions the first
-// one has taken but not checked yet: a replica takes only as many as it
-// has free slots, each under a lease timed from the moment it takes it.
+// A slow getStatus (each call advances the fake clock) must not let a
+// second replica take over transactions the first one has taken but not
+// checked yet: a replica takes only as many as it has free slots, each
+// under a lease timed from the moment it takes it.
+//
+// The first replica has one slot, so that the clock moves only with the
+// checks of the transaction it holds, and the clock stops when the second
+// replica starts: a goroutine the scheduler leaves waiting while the others
+// check (for milliseconds) must not see a fake clock run past its lease.
 func TestReconciliation_slowChecksAreNotTakenOver(t *testing.T) {
 	t.Parallel()
 	const n = 150
@@ -509,19 +514,22 @@ func TestReconciliation_slowChecksAreNotTakenOver(t *testing.T) {
 		mu.Lock()
 		checks[key.ID()]++
 		total++
-		if total == 30 {
-			// 300 s later, past the lease of anything taken at the start,
-			// a second replica begins its own pass.
+		advance := total < 90
+		if total == 90 {
+			// 178 s later, past the lease (160 s) of anything taken at the
+			// start, a second replica begins its own pass.
 			reconcile(replicas[1])
 		}
 		mu.Unlock()
-		r.clock.Advance(cofidis.DefaultVerifyTimeout) // as long as a call may take
+		if advance {
+			r.clock.Advance(2 * time.Second) // each call takes its time
+		}
 		return r.ledger.CurrentStatus(ctx, key)
 	})
 	for i := range replicas {
 		rt, err := cofidis.NewRouter(r.urls, r.rec.Redirect, r.rec.Notify,
 			cofidis.WithVerifier(slow), cofidis.WithIdempotency(r.store),
-			cofidis.WithReconciliation(cofidis.ReconcileOptions{Concurrency: 2}),
+			cofidis.WithReconciliation(cofidis.ReconcileOptions{Concurrency: 1 + i}),
 			cofidis.WithClock(r.clock.Now), cofidis.WithLogger(quietLogger()))
 		require.NoError(t, err)
 		replicas[i] = rt

@@ -30,6 +30,17 @@ lint_module() {
 	)
 }
 
+# test_oldest DIR [go test flags]: vet and test the module in DIR with
+# $GO_OLDEST, besides the current Go.
+test_oldest() {
+	local dir=$1
+	shift
+	(cd "$dir" && GOTOOLCHAIN=$GO_OLDEST go vet ./... && GOTOOLCHAIN=$GO_OLDEST go test -count=1 "$@" ./...)
+}
+
+# quiet_v: the output of go test -v without the lines of tests that passed.
+quiet_v() { grep -Ev '^(=== (RUN|PAUSE|CONT)|\s+--- PASS)'; }
+
 # The lowest Go every library module declares (go 1.25.0), tested besides
 # the current one; the go command fetches it from the module proxy.
 GO_OLDEST=go1.25.14

@@ -22,6 +22,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -541,14 +542,8 @@ func ids(ts []cofidis.Tracked) []string {
 
 func wantIDs(t *testing.T, what string, got []cofidis.Tracked, want ...cofidis.Tracked) {
 	t.Helper()
-	g, w := ids(got), ids(want)
-	if len(g) != len(w) {
+	if g, w := ids(got), ids(want); !slices.Equal(g, w) {
 		t.Fatalf("%s: got %v, want %v", what, g, w)
-	}
-	for i := range g {
-		if g[i] != w[i] {
-			t.Fatalf("%s: got %v, want %v", what, g, w)
-		}
 	}
 }
 

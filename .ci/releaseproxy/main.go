@@ -24,7 +24,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -69,15 +68,7 @@ func publish(repo, out, dir, version string) error {
 			continue // the working tree is what is being released
 		}
 		versions = append(versions, v)
-		tree, err := os.MkdirTemp("", "releaseproxy-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tree)
-		if err := archive(repo, tag, tree); err != nil {
-			return err
-		}
-		if err := write(out, modPath, v, filepath.Join(tree, dir)); err != nil {
+		if err := writeTag(repo, tag, dir, out, modPath, v); err != nil {
 			return err
 		}
 	}
@@ -87,6 +78,20 @@ func publish(repo, out, dir, version string) error {
 	semver.Sort(versions)
 	list := filepath.Join(out, escaped(modPath), "@v", "list")
 	return os.WriteFile(list, []byte(strings.Join(versions, "\n")+"\n"), 0o644)
+}
+
+// writeTag adds version v of the module in dir, as tag has it, to the
+// proxy, from a temporary tree removed once written.
+func writeTag(repo, tag, dir, out, modPath, v string) error {
+	tree, err := os.MkdirTemp("", "releaseproxy-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tree)
+	if err := archive(repo, tag, tree); err != nil {
+		return err
+	}
+	return write(out, modPath, v, filepath.Join(tree, dir))
 }
 
 // write adds one version of the module in dir to the proxy: .info, .mod
@@ -151,7 +156,6 @@ func tagged(repo, dir string) ([]string, error) {
 			tags = append(tags, t)
 		}
 	}
-	slices.SortFunc(tags, func(a, b string) int { return semver.Compare(tagVersion(dir, a), tagVersion(dir, b)) })
 	return tags, nil
 }
 

@@ -4,7 +4,5 @@
 set -euo pipefail
 . .ci/lib.sh
 step "core module with $GO_OLDEST: vet and tests"
-export GOTOOLCHAIN=$GO_OLDEST
-go version
-go vet ./...
-go test -count=1 ./...
+GOTOOLCHAIN=$GO_OLDEST go version
+test_oldest .

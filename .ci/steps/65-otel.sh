@@ -9,4 +9,4 @@ lint_module otelcofidis
 out=$(cd otelcofidis && go test -run '^$' -bench . -benchtime=1x -count=1 ./... 2>&1) || { echo "$out"; exit 1; }
 
 step "otelcofidis module with $GO_OLDEST: vet and tests"
-(cd otelcofidis && GOTOOLCHAIN=$GO_OLDEST go vet ./... && GOTOOLCHAIN=$GO_OLDEST go test -count=1 ./...)
+test_oldest otelcofidis

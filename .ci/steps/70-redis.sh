@@ -19,10 +19,10 @@ export REDIS_ADDR="127.0.0.1:$REDIS_PORT"
 step "redisstore module: vet, lint, contract suite (the Tracker's too), load test and reconciliation at scale (race detector on)"
 lint_module redisstore
 # The cluster tests need the cluster: 71-redis-cluster.sh runs them.
-(cd redisstore && go test -race -count=1 -v -skip '^TestCluster' ./... 2>&1 | grep -Ev '^(=== (RUN|PAUSE|CONT)|\s+--- PASS)')
+(cd redisstore && go test -race -count=1 -v -skip '^TestCluster' ./... 2>&1 | quiet_v)
 
 step "redisstore on one redis-server: benchmarks run a few iterations (no timing is checked)"
 (cd redisstore && go test -run '^$' -bench '^BenchmarkRouter$/^single$' -benchtime=100x .)
 
 step "redisstore on one redis-server with $GO_OLDEST: vet and tests"
-(cd redisstore && GOTOOLCHAIN=$GO_OLDEST go vet ./... && GOTOOLCHAIN=$GO_OLDEST go test -count=1 -skip '^TestCluster' ./...)
+test_oldest redisstore -skip '^TestCluster'

@@ -68,4 +68,4 @@ step "redisstore on the cluster: benchmarks run a few iterations (no timing is c
 (cd redisstore && go test -run '^$' -bench '^BenchmarkRouter$/^cluster$' -benchtime=100x .)
 
 step "redisstore on the cluster: contract suite, key placement, routing, round trips, load, a failover and reconciliation at scale (race detector on)"
-(cd redisstore && go test -race -count=1 -v -run '^TestCluster' . "$@" 2>&1 | grep -Ev '^(=== (RUN|PAUSE|CONT)|\s+--- PASS)')
+(cd redisstore && go test -race -count=1 -v -run '^TestCluster' . "$@" 2>&1 | quiet_v)

@@ -53,7 +53,7 @@ export PGSTORE_URL="postgres://postgres@127.0.0.1:$PG_PORT/cofidis?sslmode=disab
 
 step "pgstore module: vet, lint, contract suite, transactional completion, crash test (race detector on)"
 lint_module pgstore
-(cd pgstore && go test -race -count=1 -v ./... 2>&1 | grep -Ev '^(=== (RUN|PAUSE|CONT)|\s+--- PASS)')
+(cd pgstore && go test -race -count=1 -v ./... 2>&1 | quiet_v)
 
 step "pgstore: benchmarks run a few iterations (no timing is checked)"
 (cd pgstore && go test -run '^$' -bench '^BenchmarkRouter$' -benchtime=100x .)
@@ -61,4 +61,4 @@ step "pgstore: benchmarks run a few iterations (no timing is checked)"
 # The crash test is about killed processes, not the toolchain: it runs once,
 # above.
 step "pgstore module with $GO_OLDEST: vet and tests"
-(cd pgstore && GOTOOLCHAIN=$GO_OLDEST go vet ./... && GOTOOLCHAIN=$GO_OLDEST go test -count=1 -skip '^TestCrash' ./...)
+test_oldest pgstore -skip '^TestCrash'

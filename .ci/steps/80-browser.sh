@@ -15,4 +15,4 @@ lint_module e2e
 # The browser was installed above, so a test that finds none must fail, not
 # skip: CI (set by the runner) says so. -v prints the headers the browser
 # posted.
-(cd e2e && CI="${CI:-true}" go test -race -count=1 -timeout 60s -v ./... 2>&1 | grep -Ev '^(=== (RUN|PAUSE|CONT)|\s+--- PASS)')
+(cd e2e && CI="${CI:-true}" go test -race -count=1 -timeout 60s -v ./... 2>&1 | quiet_v)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -364,7 +365,12 @@ func TestSimulateEveryJourney(t *testing.T) {
 		"pending-accepted": {"redirect returnUrlOther pending", "notification notificationUrlPending pending", "notification notificationUrlPending pending/signed", "notification notificationUrlPending to_confirm"},
 		"pending-refused":  {"redirect returnUrlOther pending", "notification notificationUrlPending pending", "notification notificationUrlPending pending/signed", "notification notificationUrlPending Refused"},
 	}
-	for _, name := range journeyNames() {
+	// Every journey the CLI offers, and only those, is checked below.
+	names := slices.Sorted(maps.Keys(want))
+	if got := slices.Sorted(slices.Values(journeyNames())); !slices.Equal(got, names) {
+		t.Fatalf("journeys %q, want %q", got, names)
+	}
+	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			rec := &cofidistest.Recorder{}

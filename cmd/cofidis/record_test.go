@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -228,15 +229,7 @@ func TestRecordingReplaysByteForByte(t *testing.T) {
 }
 
 func equalHeaders(a, b http.Header) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, vs := range a {
-		if !slices.Equal(vs, b[k]) {
-			return false
-		}
-	}
-	return true
+	return maps.EqualFunc(a, b, slices.Equal[[]string])
 }
 
 func TestReplayURL(t *testing.T) {

@@ -154,7 +154,7 @@ func replay(ctx context.Context, e env, file, base string, timeout time.Duration
 	if err != nil {
 		return usagef("-url: %v", err)
 	}
-	if b.RawQuery != "" || b.ForceQuery || b.Fragment != "" || strings.Contains(base, "#") {
+	if b.RawQuery != "" || b.ForceQuery || strings.Contains(base, "#") {
 		return usagef("-url: with -from, give scheme://host[:port][/prefix]: the query is the recorded one")
 	}
 	rec, err := readRecording(file)

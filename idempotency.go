@@ -428,14 +428,15 @@ type claimContextKey struct{}
 
 // claimContext is the notification callback's context before its deadline:
 // its parent with the hold's Claim as the value of claimContextKey, built
-// only when asked for.
+// only when asked for. It lives in the claimHold, so that making it costs
+// no allocation.
 type claimContext struct {
 	context.Context
 	hold *claimHold
 }
 
 // Value implements context.Context.
-func (c claimContext) Value(key any) any {
+func (c *claimContext) Value(key any) any {
 	if _, ok := key.(claimContextKey); ok {
 		return c.hold.claim()
 	}
@@ -465,6 +466,7 @@ type claimHold struct {
 	deadline time.Time // the callback's: leaseEnd minus the completion margin
 	overran  bool      // the callback returned after its deadline
 	settled  bool
+	cbCtx    claimContext // the callback's context, before its deadline
 }
 
 // claim asks the store for key's claim and, when granted, returns the hold.

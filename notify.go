@@ -159,7 +159,8 @@ func (rt *Router) deliver(ctx context.Context, r *http.Request, ev Event) delive
 func (rt *Router) dispatchNotification(ctx context.Context, ev Event, hold *claimHold) (err error) {
 	if hold != nil {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(claimContext{ctx, hold}, hold.deadline)
+		hold.cbCtx = claimContext{ctx, hold}
+		ctx, cancel = context.WithDeadline(&hold.cbCtx, hold.deadline)
 		defer cancel()
 		defer hold.callbackReturned()
 	}

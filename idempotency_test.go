@@ -299,6 +299,7 @@ func TestEvent_ActionKey(t *testing.T) {
 		{"capitalisations of a status collapse", key("To_confirm", ""), key("to_confirm", ""), true, "to_confirm"},
 		{"a decision's sub-state is ignored", key("to_confirm", "signed"), key("to_confirm", ""), true, "to_confirm"},
 		{"pending sub-states are distinct actions", key("pending", "signed"), key("pending", ""), false, "pending/signed"},
+		{"pending/signed however spelt", key("PENDING", "Signed"), key("pending", "signed"), true, "pending/signed"},
 		{"sub-states of an unknown status are kept, case-folded", key("Future", "x/Y"), key("Future", ""), false, "future/x%2Fy"},
 		{"capitalisations of an unknown status collapse", key("Partially_validated", ""), key("PARTIALLY_VALIDATED", ""), true, "partially_validated"},
 		{"capitalisations of an unknown sub-state collapse", key("pending", "Under_Review"), key("pending", "under_review"), true, "pending/under_review"},

@@ -24,7 +24,10 @@
 // The servers and the load generator are separate processes, so that each
 // has its own GOMAXPROCS (-server-procs, -client-procs): by default the
 // machine's CPUs are split between them, half each, so that the server
-// saturates its share and neither side starves the other. The client is a
+// saturates its share and neither side starves the other. With taskset
+// (Linux), each is also pinned to its own CPUs (-pin, on by default), as a
+// server pinned to one core under wrk would be: rounds then vary far less,
+// and the server, busy all the time, is what limits throughput. The client is a
 // minimal HTTP/1.1 writer and reader over keep-alive connections, much
 // cheaper per request than net/http's client, so that the server is the side
 // being measured.
@@ -92,6 +95,8 @@ func main() {
 	ids := flag.Int("ids", 0, "distinct merchantTransactionId values cycled through; 0 for a new one per request")
 	serverProcs := flag.Int("server-procs", max(1, runtime.NumCPU()/2), "GOMAXPROCS of the server process")
 	clientProcs := flag.Int("client-procs", max(1, runtime.NumCPU()-runtime.NumCPU()/2), "GOMAXPROCS of the load generator")
+	pin := flag.Bool("pin", true, "pin the server to the first -server-procs CPUs and the load generator to the others, with taskset\n"+
+		"(Linux, when taskset is installed and there are CPUs left for both)")
 	flag.Parse()
 
 	if *serve != "" {
@@ -106,6 +111,9 @@ func main() {
 		duration: *duration, warmup: *warmup, conns: *conns, maxRequests: *maxRequests,
 		ids: *ids, serverProcs: *serverProcs, lifetime: *lifetime, profile: *profile,
 	}
+	if *pin {
+		cfg.serverCPUs = pinCPUs(*serverProcs)
+	}
 	if err := run(cfg, strings.Split(*modes, ","), *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
@@ -117,6 +125,32 @@ type loadConfig struct {
 	conns, ids, serverProcs    int
 	maxRequests                int64
 	profile                    string
+	// serverCPUs is the taskset CPU list the servers run on, "" when
+	// nothing is pinned.
+	serverCPUs string
+}
+
+// pinCPUs pins this process (the load generator, all its threads) to the
+// CPUs after the first serverProcs, and returns the list of those first
+// ones for the servers; "" when it cannot: not Linux, no taskset, or no CPU
+// left for the load generator. Pinned, each side keeps its own cores and
+// their caches, so that a round measures the server rather than where the
+// scheduler put it (rounds vary far less).
+func pinCPUs(serverProcs int) string {
+	n := runtime.NumCPU()
+	if runtime.GOOS != "linux" || serverProcs < 1 || serverProcs >= n {
+		return ""
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return ""
+	}
+	client := fmt.Sprintf("%d-%d", serverProcs, n-1)
+	//nolint:gosec // taskset on this very process, with a CPU list built here
+	if out, err := exec.CommandContext(context.Background(), "taskset", "-a", "-c", "-p", client, strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen: not pinned (taskset: %v: %s)\n", err, bytes.TrimSpace(out))
+		return ""
+	}
+	return fmt.Sprintf("0-%d", serverProcs-1)
 }
 
 func run(cfg loadConfig, modes []string, rounds int) error {
@@ -131,6 +165,9 @@ func run(cfg loadConfig, modes []string, rounds int) error {
 	host, _ := os.Hostname()
 	fmt.Printf("loadgen: %s, %s/%s, %d CPUs (%s); server GOMAXPROCS=%d, client GOMAXPROCS=%d\n",
 		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), host, cfg.serverProcs, runtime.GOMAXPROCS(0))
+	if cfg.serverCPUs != "" {
+		fmt.Printf("loadgen: servers pinned to CPUs %s, the load generator to the others\n", cfg.serverCPUs)
+	}
 	distinct := "a new transaction per request"
 	if cfg.ids > 0 {
 		distinct = fmt.Sprintf("%d distinct transactions", cfg.ids)
@@ -218,8 +255,14 @@ func measure(mode string, cfg loadConfig) (result, error) {
 	}
 	defer os.Remove(logs.Name())
 	defer logs.Close()
-	cmd := exec.CommandContext(ctx, self, "-serve", mode, //nolint:gosec // this very program, as a server
-		"-server-lifetime", cfg.lifetime.String(), "-server-cpuprofile", cfg.profile, "-server-log", logs.Name())
+	args := []string{self, "-serve", mode,
+		"-server-lifetime", cfg.lifetime.String(), "-server-cpuprofile", cfg.profile, "-server-log", logs.Name()}
+	if cfg.serverCPUs != "" {
+		// taskset execs the server: the process, its PID and its CPU
+		// time are the server's.
+		args = append([]string{"taskset", "-c", cfg.serverCPUs}, args...)
+	}
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...) //nolint:gosec // this very program, as a server
 	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(cfg.serverProcs))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

@@ -89,15 +89,14 @@ func sameError(t *testing.T, want, got error) {
 	}
 }
 
-// checkFastPath compares parseFast, with the scratch memory of earlier
-// requests, and ParseRequest with the general path on one body.
-func checkFastPath(t *testing.T, p *Parser, sc *scratch, body string) {
+// checkFastPath compares parseFast, and ParseRequest with the body buffers
+// of earlier requests, with the general path on one body.
+func checkFastPath(t *testing.T, p *Parser, body string) {
 	t.Helper()
 	want, wantErr := generalParse(p, body)
 
 	buf := []byte(body)
-	defer sc.reset()
-	cb, ok := p.parseFast(sc, buf)
+	cb, ok := p.parseFast(buf)
 	if ok {
 		if wantErr != nil {
 			t.Fatalf("fast path accepted a body the general path rejects: %v", wantErr)
@@ -127,14 +126,13 @@ func TestParseRequest_fastPathAgreesWithGeneralPath(t *testing.T) {
 	t.Parallel()
 	p := NewParser(0)
 	seeds := fastPathSeeds(t)
-	// One scratch through every body, in both orders, as the pool would
-	// hand it from one request to the next.
+	// Every body, in both orders, through one Parser: its pool hands a
+	// request's body buffer to the next.
 	reversed := slices.Clone(seeds)
 	slices.Reverse(reversed)
-	sc := new(scratch)
 	for _, body := range slices.Concat(seeds, reversed) {
 		t.Run(body, func(t *testing.T) {
-			checkFastPath(t, p, sc, body)
+			checkFastPath(t, p, body)
 		})
 	}
 }
@@ -142,7 +140,7 @@ func TestParseRequest_fastPathAgreesWithGeneralPath(t *testing.T) {
 func TestParseRequest_fastPathTakesTheDocumentedBody(t *testing.T) {
 	t.Parallel()
 	body := fastPathSeeds(t)[0]
-	if _, ok := NewParser(0).parseFast(new(scratch), []byte(body)); !ok {
+	if _, ok := NewParser(0).parseFast([]byte(body)); !ok {
 		t.Fatal("the documentation's example should take the fast path")
 	}
 }
@@ -152,9 +150,8 @@ func FuzzParseRequestFastPath(f *testing.F) {
 		f.Add(body)
 	}
 	p := NewParser(0)
-	sc := new(scratch)
 	f.Fuzz(func(t *testing.T, body string) {
-		checkFastPath(t, p, sc, body)
+		checkFastPath(t, p, body)
 	})
 }
 

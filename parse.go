@@ -66,7 +66,7 @@ type Parser struct {
 	maxBody int64
 	dec     *form.Decoder
 	// scratch recycles ParseRequest's working memory (*scratch): the body
-	// buffer and the small form handed to the decoder.
+	// buffer.
 	scratch sync.Pool
 }
 
@@ -116,7 +116,7 @@ func (p *Parser) ParseRequest(r *http.Request) (Callback, error) {
 	if err != nil {
 		return Callback{}, err
 	}
-	if cb, ok := p.parseFast(sc, body); ok {
+	if cb, ok := p.parseFast(body); ok {
 		return cb, nil
 	}
 	// Anything unusual, every error included, is judged by the general
@@ -167,40 +167,45 @@ func parseForm(body string) (url.Values, error) {
 // both statuses at most MaxStatusBytes long, valid UTF-8 without control
 // characters (ErrInvalidField). Unknown fields are ignored.
 func (p *Parser) ParseValues(values url.Values) (Callback, error) {
-	return p.parseValues(values, new(wireForm))
-}
-
-// parseValues is ParseValues decoding into w, which ParseRequest recycles.
-func (p *Parser) parseValues(values url.Values, w *wireForm) (Callback, error) {
 	for _, f := range [...]string{FieldTransactionKey, FieldTransactionStatus, FieldSubState} {
 		if len(values[f]) > 1 {
 			return Callback{}, newError(ErrRepeatedField, f, "want the field once")
 		}
 	}
-	if firstValue(values, FieldTransactionKey) == "" {
-		return Callback{}, newError(ErrMissingField, FieldTransactionKey, "want a JSON object")
-	}
-	rawStatus := firstValue(values, FieldTransactionStatus)
-	if strings.TrimSpace(rawStatus) == "" {
-		// Blank is no status at all, not an unknown one to deliver.
-		return Callback{}, newError(ErrMissingField, FieldTransactionStatus, "want a status")
-	}
-	if err := checkToken(FieldTransactionStatus, rawStatus); err != nil {
+	rawStatus, rawSub := firstValue(values, FieldTransactionStatus), firstValue(values, FieldSubState)
+	if err := checkFields(firstValue(values, FieldTransactionKey), rawStatus, rawSub); err != nil {
 		return Callback{}, err
 	}
-	rawSub := firstValue(values, FieldSubState)
-	if err := checkToken(FieldSubState, rawSub); err != nil {
-		return Callback{}, err
-	}
-
-	if err := p.dec.Decode(w, values); err != nil {
+	var w wireForm
+	if err := p.dec.Decode(&w, values); err != nil {
 		return Callback{}, formError(err)
 	}
-	if err := w.TransactionKey.Validate(); err != nil {
+	return newCallback(w.TransactionKey, rawStatus, rawSub)
+}
+
+// checkFields checks the three fields' values, all but the key's decoding:
+// a key present, a status present, both statuses well-formed.
+func checkFields(rawKey, rawStatus, rawSub string) error {
+	if rawKey == "" {
+		return newError(ErrMissingField, FieldTransactionKey, "want a JSON object")
+	}
+	if strings.TrimSpace(rawStatus) == "" {
+		// Blank is no status at all, not an unknown one to deliver.
+		return newError(ErrMissingField, FieldTransactionStatus, "want a status")
+	}
+	if err := checkToken(FieldTransactionStatus, rawStatus); err != nil {
+		return err
+	}
+	return checkToken(FieldSubState, rawSub)
+}
+
+// newCallback validates the decoded key and builds the callback.
+func newCallback(key TransactionKey, rawStatus, rawSub string) (Callback, error) {
+	if err := key.Validate(); err != nil {
 		return Callback{}, err
 	}
 	return Callback{
-		TransactionKey: w.TransactionKey,
+		TransactionKey: key,
 		Status:         ParseStatus(rawStatus),
 		RawStatus:      rawStatus,
 		SubState:       ParseSubState(rawSub),
@@ -322,22 +327,10 @@ func readLimited(body io.Reader, limit, contentLength int64, buf []byte) ([]byte
 	return buf, nil
 }
 
-// scratch is ParseRequest's working memory, recycled through Parser.scratch.
-// Nothing a Callback keeps points into it.
+// scratch is ParseRequest's working memory, recycled through Parser.scratch:
+// the body's buffer. Nothing a Callback keeps points into it.
 type scratch struct {
-	// buf holds the body.
 	buf []byte
-	// vals holds the fields parseFast found, indexed like fieldName.
-	vals [fieldCount]string
-	// form maps the fields found to one-element slices of vals: the
-	// url.Values the form decoder wants, without url.ParseQuery's copies.
-	// It is kept from one request to the next, and inForm (bit i for
-	// field i) says which keys it holds, so that the usual request, with
-	// the same fields as the previous one, writes nothing to it.
-	form   url.Values
-	inForm uint8
-	// wire is what the form decoder decodes into.
-	wire wireForm
 }
 
 // maxPooledBody bounds the body buffers kept for reuse, so that a burst of
@@ -354,28 +347,15 @@ func (sc *scratch) reset() {
 	if cap(sc.buf) > maxPooledBody {
 		sc.buf = nil
 	}
-	sc.vals = [fieldCount]string{}
-	sc.wire = wireForm{}
 }
 
-// The fields parseFast extracts, as indexes into scratch.vals.
+// The fields parseFast extracts, as indexes of its arrays.
 const (
 	fieldIdxKey = iota
 	fieldIdxStatus
 	fieldIdxSubState
 	fieldCount
 )
-
-func fieldName(i int) string {
-	switch i {
-	case fieldIdxKey:
-		return FieldTransactionKey
-	case fieldIdxStatus:
-		return FieldTransactionStatus
-	default:
-		return FieldSubState
-	}
-}
 
 // fieldIndex returns the index of a form field name as it appears in the
 // body, or -1 for any other name.
@@ -396,8 +376,9 @@ func fieldIndex(name []byte) int {
 const maxFastParams = 16
 
 // parseFast decodes a well-formed callback straight from the body: it finds
-// the three fields without url.ParseQuery's map, slices and copies, and hands
-// the form decoder a url.Values holding just them. It returns false for
+// the three fields without url.ParseQuery's map, slices and copies, and
+// decodes the key as the form decoder would (decodeTransactionKey), without
+// the decoder's reflection. It returns false for
 // anything it does not judge itself (every error, a repeated field, an
 // escaped field name, a semicolon, many parameters): ParseRequest then takes
 // the general path (url.ParseQuery, then ParseValues), which judges it.
@@ -405,7 +386,7 @@ const maxFastParams = 16
 // url.ParseQuery, then ParseValues, would see the same three fields with the
 // same values; the other fields only matter to them through the errors
 // checked here, and ParseValues and the decoder look at nothing else.
-func (p *Parser) parseFast(sc *scratch, body []byte) (Callback, bool) {
+func (p *Parser) parseFast(body []byte) (Callback, bool) {
 	if bytes.IndexByte(body, ';') >= 0 || bytes.Count(body, []byte{'&'}) >= maxFastParams {
 		return Callback{}, false
 	}
@@ -437,29 +418,28 @@ func (p *Parser) parseFast(sc *scratch, body []byte) (Callback, bool) {
 		}
 		present[i], raw[i] = true, value
 	}
-	if sc.form == nil {
-		sc.form = make(url.Values, fieldCount)
-	}
+	var vals [fieldCount]string
 	for i := range fieldCount {
-		bit := uint8(1) << i
 		if !present[i] {
-			if sc.inForm&bit != 0 {
-				delete(sc.form, fieldName(i))
-				sc.inForm &^= bit
-			}
 			continue
 		}
 		v, ok := fieldValue(i, raw[i])
 		if !ok {
 			return Callback{}, false
 		}
-		sc.vals[i] = v
-		if sc.inForm&bit == 0 {
-			sc.form[fieldName(i)] = sc.vals[i : i+1 : i+1]
-			sc.inForm |= bit
-		}
+		vals[i] = v
 	}
-	cb, err := p.parseValues(sc.form, &sc.wire)
+	rawKey, rawStatus, rawSub := vals[fieldIdxKey], vals[fieldIdxStatus], vals[fieldIdxSubState]
+	if checkFields(rawKey, rawStatus, rawSub) != nil {
+		return Callback{}, false
+	}
+	// What the form decoder does with the one transactionKey value
+	// (decodeTransactionKey), without its reflection.
+	key, err := ParseTransactionKey(rawKey)
+	if err != nil {
+		return Callback{}, false
+	}
+	cb, err := newCallback(key, rawStatus, rawSub)
 	if err != nil {
 		return Callback{}, false
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -549,15 +550,30 @@ func TestSeveralObservers(t *testing.T) {
 	assert.Contains(t, tel.series(t), "cofidis.deliveries{channel=notification,endpoints=notificationUrlOther,outcome=processed,status=Aborted,sub_state=} 2")
 }
 
+// globalsSet records that TestGlobalProviders set otel's global providers
+// in this process.
+var globalsSet atomic.Bool
+
 // TestGlobalProviders: without options, New uses the global providers,
 // even those set after it (the global providers delegate). It is the only
-// test that sets them.
+// test that sets them. The global no-op providers delegate once per
+// process, to the first providers set: on a later run of the test (-count),
+// the providers are set before New.
 func TestGlobalProviders(t *testing.T) {
+	tel := newTelemetry(t)
+	setGlobals := func() {
+		otel.SetMeterProvider(tel.mp)
+		otel.SetTracerProvider(tel.tp)
+	}
+	again := globalsSet.Swap(true)
+	if again {
+		setGlobals()
+	}
 	obs, err := otelcofidis.New()
 	require.NoError(t, err)
-	tel := newTelemetry(t)
-	otel.SetMeterProvider(tel.mp)
-	otel.SetTracerProvider(tel.tp)
+	if !again {
+		setGlobals()
+	}
 	s := newShop(t, []cofidis.Observer{obs}, nil, nil)
 	s.play(t, notification(cofidis.EndpointNotificationOther, cofidis.StatusAborted))
 	assert.Contains(t, tel.series(t), "cofidis.deliveries{channel=notification,endpoints=notificationUrlOther,outcome=processed,status=Aborted,sub_state=} 1")

@@ -70,9 +70,6 @@ type ActionKey struct {
 // separated by a space (neither contains one: both are path-escaped).
 func (k ActionKey) String() string { return k.Transaction + " " + k.Action }
 
-// actionPendingSigned is ActionKey.Action of pending/signed.
-const actionPendingSigned = string(StatusPending) + "/" + string(SubStateSigned)
-
 // ActionKey returns the key that deduplicates this event: its transaction
 // identity (merchantId, merchantTransactionId, merchantTransactionDate), its
 // canonical status and, for pending and unknown statuses only, its sub-state.
@@ -92,10 +89,7 @@ func (e Event) ActionKey() ActionKey {
 		st = Status(strings.ToLower(string(st)))
 	}
 	action := url.PathEscape(string(st))
-	if st == StatusPending && e.SubState == SubStateSigned {
-		// The usual pending notification, without building its key.
-		action = actionPendingSigned
-	} else if e.SubState != "" && (st == StatusPending || !st.Known()) {
+	if e.SubState != "" && (st == StatusPending || !st.Known()) {
 		sub := string(e.SubState)
 		if !e.SubState.Known() {
 			sub = strings.ToLower(sub)

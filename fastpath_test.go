@@ -96,7 +96,7 @@ func checkFastPath(t *testing.T, p *Parser, body string) {
 	want, wantErr := generalParse(p, body)
 
 	buf := []byte(body)
-	cb, ok := p.parseFast(buf)
+	cb, ok := parseFast(buf)
 	if ok {
 		if wantErr != nil {
 			t.Fatalf("fast path accepted a body the general path rejects: %v", wantErr)
@@ -140,7 +140,7 @@ func TestParseRequest_fastPathAgreesWithGeneralPath(t *testing.T) {
 func TestParseRequest_fastPathTakesTheDocumentedBody(t *testing.T) {
 	t.Parallel()
 	body := fastPathSeeds(t)[0]
-	if _, ok := NewParser(0).parseFast([]byte(body)); !ok {
+	if _, ok := parseFast([]byte(body)); !ok {
 		t.Fatal("the documentation's example should take the fast path")
 	}
 }

@@ -116,7 +116,7 @@ func (p *Parser) ParseRequest(r *http.Request) (Callback, error) {
 	if err != nil {
 		return Callback{}, err
 	}
-	if cb, ok := p.parseFast(body); ok {
+	if cb, ok := parseFast(body); ok {
 		return cb, nil
 	}
 	// Anything unusual, every error included, is judged by the general
@@ -386,7 +386,7 @@ const maxFastParams = 16
 // url.ParseQuery, then ParseValues, would see the same three fields with the
 // same values; the other fields only matter to them through the errors
 // checked here, and ParseValues and the decoder look at nothing else.
-func (p *Parser) parseFast(body []byte) (Callback, bool) {
+func parseFast(body []byte) (Callback, bool) {
 	if bytes.IndexByte(body, ';') >= 0 || bytes.Count(body, []byte{'&'}) >= maxFastParams {
 		return Callback{}, false
 	}

@@ -429,10 +429,38 @@ type claimContextKey struct{}
 // claimContext is the notification callback's context before its deadline:
 // its parent with the hold's Claim as the value of claimContextKey, built
 // only when asked for. It lives in the claimHold, so that making it costs
-// no allocation.
+// no allocation. When detached, it drops the parent's cancellation, as
+// context.WithoutCancel does; it is then only ever used as the parent of
+// the callback's deadline context, whose own cancellation is what Value
+// finds for context.Cause, so the parent's stays hidden.
 type claimContext struct {
 	context.Context
-	hold *claimHold
+	hold     *claimHold
+	detached bool
+}
+
+// Deadline implements context.Context.
+func (c *claimContext) Deadline() (time.Time, bool) {
+	if c.detached {
+		return time.Time{}, false
+	}
+	return c.Context.Deadline()
+}
+
+// Done implements context.Context.
+func (c *claimContext) Done() <-chan struct{} {
+	if c.detached {
+		return nil
+	}
+	return c.Context.Done()
+}
+
+// Err implements context.Context.
+func (c *claimContext) Err() error {
+	if c.detached {
+		return nil
+	}
+	return c.Context.Err()
 }
 
 // Value implements context.Context.

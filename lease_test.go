@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -323,4 +326,125 @@ func TestClaimFromContext_unverifiedRedirectDoesNotAdvance(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ctxKeyTest is a request-scoped value set by a middleware.
+type ctxKeyTest struct{}
+
+// TestLease_callbackContextOutlivesTheSendersHangUp: once a notification
+// is claimed, Cofidis hanging up (a client timeout) does not cancel the
+// callback half way; it is carried through and recorded, and the retry is
+// answered as a duplicate without a second call. The context still keeps
+// the request's values, and ends with the lease.
+func TestLease_callbackContextOutlivesTheSendersHangUp(t *testing.T) {
+	t.Parallel()
+	reqCtx := make(chan context.Context, 1)
+	var (
+		calls     atomic.Int32
+		errAfter  error
+		value     any
+		claimed   bool
+		deadlined bool
+	)
+	rec := &idemRecorder{}
+	h := notifier(t, func(ctx context.Context, _ cofidis.Event) error {
+		if calls.Add(1) == 1 {
+			<-(<-reqCtx).Done() // the server saw the client hang up
+		}
+		errAfter, value = ctx.Err(), ctx.Value(ctxKeyTest{})
+		_, claimed = cofidis.ClaimFromContext(ctx)
+		_, deadlined = ctx.Deadline()
+		return nil
+	}, cofidis.WithIdempotency(cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{})),
+		cofidis.WithDeliveryHook(rec.hook), cofidis.WithLogger(idemQuiet()))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := context.WithValue(r.Context(), ctxKeyTest{}, "from the middleware")
+		select {
+		case reqCtx <- ctx:
+		default:
+		}
+		h.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	t.Cleanup(srv.Close)
+
+	post := func(ctx context.Context) (*http.Response, error) {
+		v := url.Values{"transactionKey": {idemKeyJSON("T1")}, "transactionStatus": {"to_confirm"}}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, strings.NewReader(v.Encode()))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return srv.Client().Do(req)
+	}
+	ctx, hangUp := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer hangUp()
+	_, err := post(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the client gave up")
+	require.Eventually(t, func() bool { return len(rec.snapshot()) == 1 }, 5*time.Second, 5*time.Millisecond)
+
+	require.NoError(t, errAfter, "the callback's context is not cancelled by the hang-up")
+	assert.Equal(t, "from the middleware", value)
+	assert.True(t, claimed)
+	assert.True(t, deadlined, "the lease still bounds it")
+	assert.Equal(t, []cofidis.Outcome{cofidis.OutcomeProcessed}, rec.snapshot())
+
+	resp, err := post(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, int32(1), calls.Load(), "the retry is a duplicate")
+	assert.Equal(t, []cofidis.Outcome{cofidis.OutcomeProcessed, cofidis.OutcomeDuplicate}, rec.snapshot())
+}
+
+// TestLease_callbackContextKeepsTheRequestsDeadline: a deadline the
+// merchant's middleware set on the request, earlier than the lease's,
+// still ends the callback's context; so does the lease, with
+// context.DeadlineExceeded as its cause.
+func TestLease_callbackContextKeepsTheRequestsDeadline(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration // the middleware's; 0 for none
+		lease   time.Duration
+	}{
+		{"the request's deadline first", 50 * time.Millisecond, time.Minute},
+		{"the lease first", time.Minute, time.Second},
+		{"no request deadline", 0, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var err, cause error
+			var left time.Duration
+			h := notifier(t, func(ctx context.Context, _ cofidis.Event) error {
+				d, _ := ctx.Deadline()
+				left = time.Until(d)
+				<-ctx.Done()
+				err, cause = ctx.Err(), context.Cause(ctx)
+				return err
+			}, cofidis.WithIdempotency(cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{})),
+				cofidis.WithLease(tc.lease), cofidis.WithLogger(idemQuiet()))
+			if tc.timeout > 0 {
+				inner := h
+				h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					ctx, cancel := context.WithTimeout(r.Context(), tc.timeout)
+					defer cancel()
+					inner.ServeHTTP(w, r.WithContext(ctx))
+				})
+			}
+			assert.Equal(t, http.StatusInternalServerError, idemPost(h, "T1", "to_confirm", "").Code)
+			want := tc.lease
+			if tc.timeout > 0 {
+				want = min(want, tc.timeout)
+			}
+			assert.LessOrEqual(t, left, want)
+			assert.Greater(t, left, want-want/10-50*time.Millisecond)
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.ErrorIs(t, cause, context.DeadlineExceeded)
+		})
+	}
+}
+
+// snapshot returns the outcomes hooked so far.
+func (r *idemRecorder) snapshot() []cofidis.Outcome {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]cofidis.Outcome(nil), r.outcomes...)
 }

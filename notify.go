@@ -15,6 +15,13 @@ import (
 //
 // The same decision can arrive several times (redirect, success and pending
 // notifications): without WithIdempotency the function must be idempotent.
+//
+// ctx carries the request's values. Without WithIdempotency it is the
+// request's context. With it, ctx carries the claim (ClaimFromContext) and
+// ends a margin before the claim's lease (see WithLease), or at an earlier
+// deadline set on the request; it is not cancelled when the sender hangs
+// up, so that a claimed decision is carried through rather than abandoned
+// half done: once recorded, the sender's retry is answered as a duplicate.
 type NotificationFunc func(ctx context.Context, ev Event) error
 
 // serveNotification is the whole life of a notification, from the request
@@ -127,7 +134,7 @@ func (rt *Router) deliver(ctx context.Context, r *http.Request, ev Event) delive
 		}
 	}
 
-	err := rt.dispatchNotification(ctx, ev, hold)
+	err := rt.dispatchNotification(ctx, ev, hold, r != nil)
 	switch {
 	case err == nil:
 		outcome := OutcomeProcessed
@@ -155,12 +162,20 @@ func (rt *Router) deliver(ctx context.Context, r *http.Request, ev Event) delive
 // dispatchNotification calls the callback, turning a panic into an error.
 // With a claim, the callback's context carries it (ClaimFromContext) and
 // ends before the lease, so that a callback honouring it cannot run on
-// while another delivery takes over.
-func (rt *Router) dispatchNotification(ctx context.Context, ev Event, hold *claimHold) (err error) {
+// while another delivery takes over. For a request (fromRequest), that
+// context is not cancelled when the sender hangs up or the handler
+// returns, only by the lease or an earlier deadline of the request's own:
+// a claimed decision is carried through rather than abandoned half done,
+// and the sender's retry is answered as a duplicate once it is recorded.
+func (rt *Router) dispatchNotification(ctx context.Context, ev Event, hold *claimHold, fromRequest bool) (err error) {
 	if hold != nil {
+		deadline := hold.deadline
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d // kept when detached
+		}
 		var cancel context.CancelFunc
-		hold.cbCtx = claimContext{ctx, hold}
-		ctx, cancel = context.WithDeadline(&hold.cbCtx, hold.deadline)
+		hold.cbCtx = claimContext{Context: ctx, hold: hold, detached: fromRequest}
+		ctx, cancel = context.WithDeadline(&hold.cbCtx, deadline)
 		defer cancel()
 		defer hold.callbackReturned()
 	}

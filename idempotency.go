@@ -509,11 +509,12 @@ func (rt *Router) claim(ctx context.Context, key ActionKey) (ClaimResult, *claim
 	if err != nil || cl.State != Claimed {
 		return cl, nil, err
 	}
-	rtt := time.Since(start)
+	granted := time.Now()
+	rtt := granted.Sub(start)
 	lease := rt.cfg.lease
 	h := &claimHold{rt: rt, key: key, token: cl.Token, leaseEnd: start.Add(lease)}
 	h.deadline = h.leaseEnd.Add(-completionMargin(lease, rtt))
-	if !time.Now().Before(h.deadline) {
+	if !granted.Before(h.deadline) {
 		h.release(ctx)
 		return cl, nil, fmt.Errorf("the claim took %s, which leaves the callback no time within the %s lease (raise WithLease)",
 			rtt.Round(time.Millisecond), lease)

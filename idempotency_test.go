@@ -3,6 +3,7 @@ package cofidis_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -664,4 +665,26 @@ func TestOutcomeAndClaimState_String(t *testing.T) {
 	assert.Equal(t, "Outcome(0)", cofidis.Outcome(0).String())
 	assert.Equal(t, "done", cofidis.Done.String())
 	assert.Equal(t, "ClaimState(9)", cofidis.ClaimState(9).String())
+}
+
+// TestMemoryStore_tokensAreUnpredictable: claim tokens have crypto/rand.Text's
+// form (26 base32 characters, 130 bits) and never repeat, within a store or
+// across stores (each seeds its generator from crypto/rand).
+func TestMemoryStore_tokensAreUnpredictable(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for range 2 {
+		s := cofidis.NewMemoryStore(cofidis.MemoryStoreOptions{})
+		for i := range 5000 {
+			res, err := s.Claim(t.Context(), cofidis.ActionKey{Transaction: fmt.Sprintf("m/%d/20260227", i), Action: "to_confirm"}, time.Minute)
+			require.NoError(t, err)
+			require.Equal(t, cofidis.Claimed, res.State)
+			require.Len(t, res.Token, 26)
+			require.Equal(t, -1, strings.IndexFunc(res.Token, func(r rune) bool {
+				return !strings.ContainsRune("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", r)
+			}), "token %q", res.Token)
+			require.False(t, seen[res.Token], "token %q repeated", res.Token)
+			seen[res.Token] = true
+		}
+	}
 }

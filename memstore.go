@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"hash/maphash"
+	mrand "math/rand/v2"
 	"sync"
 	"time"
 )
@@ -37,7 +38,8 @@ type MemoryStore struct {
 	mu        sync.Mutex
 	ttl       time.Duration
 	now       func() time.Time
-	seed      maphash.Seed // for the actions' and tokens' hashes
+	seed      maphash.Seed   // for the actions' and tokens' hashes
+	tokens    *mrand.ChaCha8 // the claims' tokens, seeded by crypto/rand
 	txns      map[memKey]memTxn
 	more      map[memKey][]memAction // actions beyond the memInline first ones
 	nextSweep time.Time
@@ -89,7 +91,8 @@ var (
 func NewMemoryStore(opts MemoryStoreOptions) *MemoryStore {
 	s := &MemoryStore{
 		ttl: opts.TTL, now: opts.Clock, seed: maphash.MakeSeed(),
-		txns: map[memKey]memTxn{}, more: map[memKey][]memAction{},
+		tokens: newTokenSource(),
+		txns:   map[memKey]memTxn{}, more: map[memKey][]memAction{},
 		tracked: map[string]*memTracked{},
 	}
 	if s.ttl <= 0 {
@@ -118,8 +121,7 @@ func (s *MemoryStore) Claim(ctx context.Context, key ActionKey, lease time.Durat
 	if err := ctx.Err(); err != nil {
 		return ClaimResult{}, err
 	}
-	token := rand.Text()
-	k, action, h := txnKey(key.Transaction), s.hash(key.Action), s.hash(token)
+	k, action := txnKey(key.Transaction), s.hash(key.Action)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -129,7 +131,8 @@ func (s *MemoryStore) Claim(ctx context.Context, key ActionKey, lease time.Durat
 	if res.State != Unclaimed {
 		return res, nil
 	}
-	a := memAction{action: action, token: h, until: now.Add(lease).UnixNano()}
+	token := s.token()
+	a := memAction{action: action, token: s.hash(token), until: now.Add(lease).UnixNano()}
 	if i < 0 {
 		s.add(k, &t, a)
 	} else {
@@ -207,6 +210,29 @@ func (s *MemoryStore) Peek(ctx context.Context, key ActionKey) (ClaimResult, err
 	}
 	_, res := s.state(k, &t, action, now.UnixNano())
 	return res, nil
+}
+
+// tokenAlphabet is the alphabet of the claims' tokens, as crypto/rand.Text's.
+const tokenAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+// newTokenSource returns a ChaCha8 seeded with 256 bits from crypto/rand.
+func newTokenSource() *mrand.ChaCha8 {
+	var seed [32]byte
+	_, _ = rand.Read(seed[:]) // never fails (it crashes the program instead)
+	return mrand.NewChaCha8(seed)
+}
+
+// token returns a new claim token: 26 characters of the base32 alphabet,
+// 130 bits from the store's ChaCha8, a cryptographically strong generator
+// seeded by crypto/rand (the format of crypto/rand.Text, without a system
+// call per claim). The caller holds s.mu.
+func (s *MemoryStore) token() string {
+	var b [26]byte
+	_, _ = s.tokens.Read(b[:]) // never fails
+	for i, c := range b {
+		b[i] = tokenAlphabet[c%32]
+	}
+	return string(b[:])
 }
 
 // txnKey returns the key of a transaction's record.

@@ -31,16 +31,17 @@ type MemoryStoreOptions struct {
 //
 // Memory stays bounded: a transaction's record expires TTL after its last
 // write, and expired records are swept every TTL/8, so the store holds at
-// most the transactions of the last 9/8 TTL, about 240 bytes each for a
+// most the transactions of the last 9/8 TTL, about 135 bytes each for a
 // transaction of up to three actions (BENCHMARKS.md). The records hold no
 // pointers, so the garbage collector does not scan them.
 type MemoryStore struct {
 	mu        sync.Mutex
 	ttl       time.Duration
 	now       func() time.Time
-	seed      maphash.Seed   // for the actions' and tokens' hashes
-	tokens    *mrand.ChaCha8 // the claims' tokens, seeded by crypto/rand
-	txns      map[memKey]memTxn
+	seed      maphash.Seed           // for the actions' and tokens' hashes
+	tokens    *mrand.ChaCha8         // the claims' tokens, seeded by crypto/rand
+	index     map[memKey]uint32      // a transaction's slot in recs
+	recs      memSlab                // the transactions' records
 	more      map[memKey][]memAction // actions beyond the memInline first ones
 	nextSweep time.Time
 	tracked   map[string]*memTracked // Tracker: by transaction
@@ -59,9 +60,8 @@ type memKey [16]byte
 // A transaction with more actions keeps the rest in MemoryStore.more.
 const memInline = 3
 
-// memTxn is what a MemoryStore records about one transaction: a value in
-// the map, kept small and free of pointers because a busy receiver holds a
-// week of them.
+// memTxn is what a MemoryStore records about one transaction, kept small
+// and free of pointers because a busy receiver holds a week of them.
 type memTxn struct {
 	expires  int64  // UnixNano
 	furthest uint8  // 1 + the furthest status's row in statusTable; 0 for none
@@ -92,7 +92,7 @@ func NewMemoryStore(opts MemoryStoreOptions) *MemoryStore {
 	s := &MemoryStore{
 		ttl: opts.TTL, now: opts.Clock, seed: maphash.MakeSeed(),
 		tokens: newTokenSource(),
-		txns:   map[memKey]memTxn{}, more: map[memKey][]memAction{},
+		index:  map[memKey]uint32{}, more: map[memKey][]memAction{},
 		tracked: map[string]*memTracked{},
 	}
 	if s.ttl <= 0 {
@@ -113,7 +113,7 @@ func (*MemoryStore) inMemory() {}
 func (s *MemoryStore) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.txns)
+	return len(s.index)
 }
 
 // Claim implements Store.
@@ -126,20 +126,19 @@ func (s *MemoryStore) Claim(ctx context.Context, key ActionKey, lease time.Durat
 	defer s.mu.Unlock()
 	now := s.now()
 	s.sweep(now)
-	t, _ := s.txn(k, now)
-	i, res := s.state(k, &t, action, now.UnixNano())
+	t := s.txn(k, now, true)
+	i, res := s.state(k, t, action, now.UnixNano())
 	if res.State != Unclaimed {
 		return res, nil
 	}
 	token := s.token()
 	a := memAction{action: action, token: s.hash(token), until: now.Add(lease).UnixNano()}
 	if i < 0 {
-		s.add(k, &t, a)
+		s.add(k, t, a)
 	} else {
-		*s.at(k, &t, i) = a
+		*s.at(k, t, i) = a
 	}
 	t.expires = now.Add(s.ttl).UnixNano()
-	s.txns[k] = t
 	res.State, res.Token = Claimed, token
 	return res, nil
 }
@@ -153,10 +152,10 @@ func (s *MemoryStore) Complete(ctx context.Context, key ActionKey, token string)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	t, _ := s.txn(k, now)
-	if i := s.find(k, &t, action); i < 0 {
-		s.add(k, &t, memAction{action: action, token: h, until: memDone})
-	} else if a := s.at(k, &t, i); a.token != h {
+	t := s.txn(k, now, true)
+	if i := s.find(k, t, action); i < 0 {
+		s.add(k, t, memAction{action: action, token: h, until: memDone})
+	} else if a := s.at(k, t, i); a.token != h {
 		return ErrLeaseLost
 	} else {
 		a.until = memDone
@@ -167,7 +166,6 @@ func (s *MemoryStore) Complete(ctx context.Context, key ActionKey, token string)
 		}
 	}
 	t.expires = now.Add(s.ttl).UnixNano()
-	s.txns[k] = t
 	return nil
 }
 
@@ -179,19 +177,18 @@ func (s *MemoryStore) Release(ctx context.Context, key ActionKey, token string) 
 	k, action, h := txnKey(key.Transaction), s.hash(key.Action), s.hash(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, ok := s.txn(k, s.now())
-	if !ok {
+	t := s.txn(k, s.now(), false)
+	if t == nil {
 		return nil
 	}
-	i := s.find(k, &t, action)
+	i := s.find(k, t, action)
 	if i < 0 {
 		return nil
 	}
-	if a := s.at(k, &t, i); a.until == memDone || a.token != h {
+	if a := s.at(k, t, i); a.until == memDone || a.token != h {
 		return ErrLeaseLost
 	}
-	s.remove(k, &t, i)
-	s.txns[k] = t
+	s.remove(k, t, i)
 	return nil
 }
 
@@ -204,11 +201,11 @@ func (s *MemoryStore) Peek(ctx context.Context, key ActionKey) (ClaimResult, err
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	t, ok := s.txn(k, now)
-	if !ok {
+	t := s.txn(k, now, false)
+	if t == nil {
 		return ClaimResult{State: Unclaimed}, nil
 	}
-	_, res := s.state(k, &t, action, now.UnixNano())
+	_, res := s.state(k, t, action, now.UnixNano())
 	return res, nil
 }
 
@@ -299,12 +296,14 @@ func (s *MemoryStore) remove(k memKey, t *memTxn, i int) {
 	}
 }
 
-// drop deletes the record of t, whose key is k. The caller holds s.mu.
-func (s *MemoryStore) drop(k memKey, t *memTxn) {
-	delete(s.txns, k)
+// drop deletes the record of t, whose key is k and slot i. The caller
+// holds s.mu.
+func (s *MemoryStore) drop(k memKey, i uint32, t *memTxn) {
+	delete(s.index, k)
 	if t.n > memInline {
 		delete(s.more, k)
 	}
+	s.recs.free(i)
 }
 
 // furthestInfo returns the row of the furthest status, or a zero row
@@ -334,16 +333,24 @@ func (s *MemoryStore) state(k memKey, t *memTxn, action uint64, now int64) (int,
 	return i, res
 }
 
-// txn returns the live record of a transaction (a copy: store it back
-// after changing it), and whether it exists; an expired record is dropped
-// and counts as absent. The caller holds s.mu.
-func (s *MemoryStore) txn(k memKey, now time.Time) (memTxn, bool) {
-	t, ok := s.txns[k]
-	if ok && now.UnixNano() >= t.expires {
-		s.drop(k, &t)
-		return memTxn{}, false
+// txn returns the live record of a transaction, to change in place, or
+// nil when there is none; an expired record is dropped and counts as
+// none. With create, a missing record is made, empty. The caller holds
+// s.mu.
+func (s *MemoryStore) txn(k memKey, now time.Time, create bool) *memTxn {
+	if i, ok := s.index[k]; ok {
+		t := s.recs.at(i)
+		if now.UnixNano() < t.expires {
+			return t
+		}
+		s.drop(k, i, t)
 	}
-	return t, ok
+	if !create {
+		return nil
+	}
+	i, t := s.recs.alloc()
+	s.index[k] = i
+	return t
 }
 
 // sweep drops expired records every TTL/8: the cost of a pass over the map
@@ -354,12 +361,52 @@ func (s *MemoryStore) sweep(now time.Time) {
 		return
 	}
 	n := now.UnixNano()
-	for k, t := range s.txns {
-		if n >= t.expires {
-			s.drop(k, &t)
+	for k, i := range s.index {
+		if t := s.recs.at(i); n >= t.expires {
+			s.drop(k, i, t)
 		}
 	}
 	s.nextSweep = now.Add(s.ttl / 8)
+}
+
+// memChunk is how many records a chunk of a memSlab holds.
+const memChunk = 1024
+
+// memSlab holds a MemoryStore's records in chunks that never move, so that
+// the index map holds only slot numbers: small slots keep the map's probes
+// in cache, and the map's growth never copies records. Chunks hold no
+// pointers. Like a map, a slab keeps the memory of its busiest time: the
+// slots of dropped records are reused, never given back.
+type memSlab struct {
+	chunks []*[memChunk]memTxn
+	freed  []uint32 // slots of dropped records, reused first
+	used   uint32   // slots handed out from the chunks, freed ones included
+}
+
+// at returns the record in slot i.
+func (sl *memSlab) at(i uint32) *memTxn {
+	return &sl.chunks[i/memChunk][i%memChunk]
+}
+
+// alloc returns an empty slot and its record.
+func (sl *memSlab) alloc() (uint32, *memTxn) {
+	if n := len(sl.freed); n > 0 {
+		i := sl.freed[n-1]
+		sl.freed = sl.freed[:n-1]
+		return i, sl.at(i)
+	}
+	if sl.used%memChunk == 0 {
+		sl.chunks = append(sl.chunks, new([memChunk]memTxn))
+	}
+	i := sl.used
+	sl.used++
+	return i, sl.at(i)
+}
+
+// free empties slot i for reuse.
+func (sl *memSlab) free(i uint32) {
+	*sl.at(i) = memTxn{}
+	sl.freed = append(sl.freed, i)
 }
 
 // memTracked is a tracked transaction in a MemoryStore.

@@ -40,6 +40,7 @@ type MemoryStore struct {
 	now       func() time.Time
 	seed      maphash.Seed           // for the actions' and tokens' hashes
 	tokens    *mrand.ChaCha8         // the claims' tokens, seeded by crypto/rand
+	drawn     string                 // tokens drawn and not handed out yet
 	index     map[memKey]uint32      // a transaction's slot in recs
 	recs      memSlab                // the transactions' records
 	more      map[memKey][]memAction // actions beyond the memInline first ones
@@ -219,17 +220,30 @@ func newTokenSource() *mrand.ChaCha8 {
 	return mrand.NewChaCha8(seed)
 }
 
+// tokenLen is the length of a claim token: 26 base32 characters, 130 bits.
+const tokenLen = 26
+
+// tokenBatch is how many tokens the store draws at once, into one string
+// that the tokens it hands out are slices of: one allocation per batch. A
+// token kept after its claim keeps its batch (1.6 kB) in memory.
+const tokenBatch = 64
+
 // token returns a new claim token: 26 characters of the base32 alphabet,
 // 130 bits from the store's ChaCha8, a cryptographically strong generator
 // seeded by crypto/rand (the format of crypto/rand.Text, without a system
 // call per claim). The caller holds s.mu.
 func (s *MemoryStore) token() string {
-	var b [26]byte
-	_, _ = s.tokens.Read(b[:]) // never fails
-	for i, c := range b {
-		b[i] = tokenAlphabet[c%32]
+	if s.drawn == "" {
+		var b [tokenLen * tokenBatch]byte
+		_, _ = s.tokens.Read(b[:]) // never fails
+		for i, c := range b {
+			b[i] = tokenAlphabet[c%32]
+		}
+		s.drawn = string(b[:])
 	}
-	return string(b[:])
+	t := s.drawn[:tokenLen]
+	s.drawn = s.drawn[tokenLen:]
+	return t
 }
 
 // txnKey returns the key of a transaction's record.

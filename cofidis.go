@@ -134,7 +134,6 @@ type Router struct {
 	parser         *Parser
 	logs           *logLimiter
 	verifications  verifyGroup
-	leases         *leaseClock // the notification callbacks' deadlines; nil without a store
 	onRedirect     RedirectFunc
 	onNotification NotificationFunc
 	routes         []Route
@@ -194,9 +193,6 @@ func NewRouter(urls URLs, onRedirect RedirectFunc, onNotification NotificationFu
 		onRedirect:     onRedirect,
 		onNotification: onNotification,
 		byPath:         map[string]*routeHandler{},
-	}
-	if cfg.store != nil {
-		rt.leases = newLeaseClock(cfg.lease)
 	}
 	var errs []error
 	for _, e := range Endpoints() {

@@ -291,11 +291,10 @@ func WithIdempotency(s Store) Option {
 // (default DefaultLease). The lease is timed from before the Claim request
 // is sent, so it never ends later than the store's; the notification
 // callback's context ends a margin before it (the Claim's own round trip,
-// at least a twentieth of the lease, and at most a hundredth more, since
-// callbacks share their deadlines' timers by hundredths of the lease),
-// which leaves time to record the completion, so a callback that honours
-// its context cannot run on while another delivery takes the action over.
-// A failed completion is retried until the lease ends.
+// at least a twentieth of the lease), which leaves time to record the
+// completion, so a callback that honours its context cannot run on while
+// another delivery takes the action over. A failed completion is retried
+// until the lease ends.
 //
 // Size it as the longest callback, plus the longest store stall to ride
 // out (with Redis, a failover: the replica's promotion and the client's
@@ -496,31 +495,6 @@ type claimHold struct {
 	overran  bool      // the callback returned after its deadline
 	settled  bool
 	cbCtx    claimContext // the callback's context, before its deadline
-	leaseCtx leaseContext // the callback's context on a shared deadline
-}
-
-// callbackContext returns the notification callback's context and its
-// CancelFunc: parent with the claim, ending at the hold's deadline. For a
-// request (fromRequest), the parent's cancellation is dropped (see
-// dispatchNotification) but an earlier deadline of the request's is kept;
-// the deadline is then shared with the other callbacks of the same step of
-// the Router's lease clock, which moves the hold's deadline earlier by
-// less than a hundredth of the lease.
-func (h *claimHold) callbackContext(parent context.Context, fromRequest bool) (context.Context, context.CancelFunc) {
-	h.cbCtx = claimContext{Context: parent, hold: h, detached: fromRequest}
-	deadline := h.deadline
-	if fromRequest {
-		if d, ok := parent.Deadline(); ok && d.Before(deadline) {
-			deadline = d
-		} else if t := h.rt.leases.tick(deadline, time.Now()); t != nil {
-			h.deadline = t.at
-			h.leaseCtx = leaseContext{tick: t.ctx, values: &h.cbCtx}
-			// A context of its own, cancelled when the callback returns,
-			// as a context.WithDeadline would be; only the timer is shared.
-			return context.WithCancel(&h.leaseCtx)
-		}
-	}
-	return context.WithDeadline(&h.cbCtx, deadline)
 }
 
 // claim asks the store for key's claim and, when granted, returns the hold.

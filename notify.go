@@ -169,8 +169,13 @@ func (rt *Router) deliver(ctx context.Context, r *http.Request, ev Event) delive
 // and the sender's retry is answered as a duplicate once it is recorded.
 func (rt *Router) dispatchNotification(ctx context.Context, ev Event, hold *claimHold, fromRequest bool) (err error) {
 	if hold != nil {
+		deadline := hold.deadline
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d // kept when detached
+		}
 		var cancel context.CancelFunc
-		ctx, cancel = hold.callbackContext(ctx, fromRequest)
+		hold.cbCtx = claimContext{Context: ctx, hold: hold, detached: fromRequest}
+		ctx, cancel = context.WithDeadline(&hold.cbCtx, deadline)
 		defer cancel()
 		defer hold.callbackReturned()
 	}

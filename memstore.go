@@ -458,7 +458,7 @@ func (s *MemoryStore) TakeDue(ctx context.Context, now time.Time, limit int, lea
 	var out []Tracked
 	for len(out) < limit && len(s.due) > 0 && !s.due[0].due.After(now) {
 		e := s.due[0]
-		e.t.Token = rand.Text()
+		e.t.Token = s.token()
 		out = append(out, e.t)
 		e.due = now.Add(lease) // taken over after the lease
 		heap.Fix(&s.due, 0)

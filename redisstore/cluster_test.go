@@ -20,7 +20,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cofidis-go/cofidis"
-	"github.com/cofidis-go/cofidis/internal/storebench"
 	"github.com/cofidis-go/cofidis/redisstore"
 	"github.com/cofidis-go/cofidis/storetest"
 )
@@ -299,15 +298,15 @@ func TestCluster_roundTrips(t *testing.T) {
 	counter := newNodeCounter()
 	rdb := newClusterClient(t, counter.counting, func(o *redis.ClusterOptions) { o.PoolSize = 1 })
 	prefix := uniquePrefix()
-	notify, redirect := storebench.Handlers(t, newStore(t, rdb, redisstore.Options{Prefix: prefix}))
+	h := newDeliveryHandlers(t, newStore(t, rdb, redisstore.Options{Prefix: prefix}))
 	ctx := context.Background()
 	// Load the scripts on every master (EVALSHA falls back to EVAL once
 	// per script and node) and open the connections.
 	for _, m := range masters(ctx, t, rdb) {
 		warm := transactionOn(ctx, t, rdb, prefix, m)
-		storebench.Post(notify, warm)
-		storebench.Post(notify, warm)
-		storebench.Post(redirect, warm)
+		h.post(t, h.notify, warm)
+		h.post(t, h.notify, warm)
+		h.post(t, h.redirect, warm)
 	}
 	txn := rand.Text()[:10]
 	tests := []struct {
@@ -315,13 +314,13 @@ func TestCluster_roundTrips(t *testing.T) {
 		h    http.Handler
 		want int64
 	}{
-		{"first notification: claim and complete", notify, 2},
-		{"duplicate notification: claim", notify, 1},
-		{"redirect: peek", redirect, 1},
+		{"first notification: claim and complete", h.notify, 2},
+		{"duplicate notification: claim", h.notify, 1},
+		{"redirect: peek", h.redirect, 1},
 	}
 	for _, tt := range tests {
 		counter.take()
-		if code := storebench.Post(tt.h, txn); code != http.StatusOK {
+		if code := h.post(t, tt.h, txn); code != http.StatusOK {
 			t.Fatalf("%s: answered %d", tt.name, code)
 		}
 		if got := counter.take(); roundTrips(got, false) != tt.want {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -14,7 +17,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cofidis-go/cofidis"
-	"github.com/cofidis-go/cofidis/internal/storebench"
 	"github.com/cofidis-go/cofidis/redisstore"
 	"github.com/cofidis-go/cofidis/storetest"
 )
@@ -285,13 +287,68 @@ func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 	}
 }
 
+// deliveryHandlers are a Router's notification and redirect handlers for
+// to_confirm, deduplicating through a store, with callbacks that do nothing.
+type deliveryHandlers struct {
+	notify, redirect http.Handler
+}
+
+func newDeliveryHandlers(t testing.TB, store cofidis.Store) deliveryHandlers {
+	t.Helper()
+	urls, err := cofidis.NewURLs("https://shop.example/pay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := cofidis.NewRouter(urls,
+		func(w http.ResponseWriter, _ *http.Request, _ cofidis.Event) error {
+			w.WriteHeader(http.StatusOK)
+			return nil
+		},
+		func(context.Context, cofidis.Event) error { return nil },
+		cofidis.WithInsecureSkipVerify(), // store round trips only: no getStatus
+		cofidis.WithIdempotency(store), cofidis.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := func(e cofidis.Endpoint) http.Handler {
+		for _, r := range rt.Routes() {
+			if r.Endpoints.Has(e) {
+				return r.Handler
+			}
+		}
+		t.Fatalf("no route for %s", e)
+		return nil
+	}
+	return deliveryHandlers{notify: route(cofidis.EndpointNotificationSuccess), redirect: route(cofidis.EndpointReturnSuccess)}
+}
+
+// deliveryBody is the form Cofidis posts for a to_confirm of merchantTxn.
+func deliveryBody(merchantTxn string) string {
+	return url.Values{
+		"transactionKey": {`{"merchantCountry":"fr","providerId":"p","providerTransactionId":null,"merchantId":"020280098",` +
+			`"merchantTransactionId":"` + merchantTxn + `","merchantTransactionDate":"20260227"}`},
+		"transactionStatus": {"to_confirm"},
+	}.Encode()
+}
+
+// post delivers a to_confirm of merchantTxn to h and returns the answer's
+// status code.
+func (deliveryHandlers) post(t testing.TB, h http.Handler, merchantTxn string) int {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(deliveryBody(merchantTxn)))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Code
+}
+
 func TestRoundTrips_perDelivery(t *testing.T) {
 	rdb := newClient(t, func(o *redis.Options) { o.PoolSize = 1 })
-	notify, redirect := storebench.Handlers(t, newStore(t, rdb, redisstore.Options{}))
+	h := newDeliveryHandlers(t, newStore(t, rdb, redisstore.Options{}))
 	// Load the scripts (EVALSHA falls back to EVAL once per script).
-	storebench.Post(notify, "warm")
-	storebench.Post(notify, "warm")
-	storebench.Post(redirect, "warm")
+	h.post(t, h.notify, "warm")
+	h.post(t, h.notify, "warm")
+	h.post(t, h.redirect, "warm")
 
 	counter := &commandCounter{}
 	rdb.AddHook(counter)
@@ -301,13 +358,13 @@ func TestRoundTrips_perDelivery(t *testing.T) {
 		h    http.Handler
 		want int64
 	}{
-		{"first notification: claim and complete", notify, 2},
-		{"duplicate notification: claim", notify, 1},
-		{"redirect: peek", redirect, 1},
+		{"first notification: claim and complete", h.notify, 2},
+		{"duplicate notification: claim", h.notify, 1},
+		{"redirect: peek", h.redirect, 1},
 	}
 	for _, tt := range tests {
 		counter.n.Store(0)
-		if code := storebench.Post(tt.h, txn); code != http.StatusOK {
+		if code := h.post(t, tt.h, txn); code != http.StatusOK {
 			t.Fatalf("%s: answered %d", tt.name, code)
 		}
 		if got := counter.n.Load(); got != tt.want {

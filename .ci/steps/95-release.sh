@@ -9,17 +9,21 @@
 # .ci/releaseproxy publishes every module at its tags and at the version
 # being released into a local proxy, and the nested modules drop their
 # replace directive and resolve the core from that proxy, as users will.
+# It also uses a module cache of its own: the proxy publishes the working
+# tree under a version number (the one being released) that an earlier run
+# on the same machine may have cached with other contents, and the go
+# command never downloads a cached version again.
 set -euo pipefail
 . .ci/lib.sh
 step "API gate: gorelease on every published module (HEAD, as its users will get it)"
 go install "$GORELEASE"
 version=$(release_version)
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 git clone -q "$CI_ROOT" "$work/repo"
 (cd "$work/repo/.ci/releaseproxy" && go run . -repo ../.. -out "$work/proxy" -version "$version" $PUBLISHED_MODULES)
 upstream=$(go env GOPROXY)
-export GONOSUMDB=github.com/cofidis-go GOFLAGS=
+export GONOSUMDB=github.com/cofidis-go GOFLAGS= GOMODCACHE="$work/modcache"
 # use_proxy_without MODULE_DIR: the proxy, minus the version of the module
 # gorelease is about to check, which would otherwise "already exist".
 use_proxy_without() {

@@ -337,16 +337,13 @@ type scratch struct {
 // large bodies (with WithMaxBodyBytes raised) is not held on to.
 const maxPooledBody = 64 << 10
 
+// release returns sc to the pool, without a buffer grown past
+// maxPooledBody.
 func (p *Parser) release(sc *scratch) {
-	sc.reset()
-	p.scratch.Put(sc)
-}
-
-// reset drops what the last request left, except the reusable memory.
-func (sc *scratch) reset() {
 	if cap(sc.buf) > maxPooledBody {
 		sc.buf = nil
 	}
+	p.scratch.Put(sc)
 }
 
 // The fields parseFast extracts, as indexes of its arrays.

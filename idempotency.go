@@ -222,7 +222,9 @@ const (
 	// OutcomeDeferred means a reconciliation found the journey still
 	// running at Cofidis (Initialized, Undefined): nothing is dispatched,
 	// and the transaction is checked again later; or still pending past
-	// ReconcileOptions.MaxTracking, when it is no longer tracked.
+	// ReconcileOptions.MaxTracking, when it is no longer tracked; or that
+	// the reconciliation's context ended before getStatus answered, when
+	// the transaction is handed back, due as before.
 	OutcomeDeferred
 )
 

@@ -191,7 +191,8 @@ type ReconcileResult struct {
 	// Delivered counts decisions the callback processed.
 	Delivered int
 	// Rescheduled counts transactions left tracked, to be checked again:
-	// still running, pending, or after a failure.
+	// still running, pending, after a failure, or handed back, due as
+	// before, when ctx ended before their check did.
 	Rescheduled int
 	// Failed counts checks that failed (getStatus, the store, the
 	// callback), to be retried.
@@ -228,7 +229,10 @@ func (rt *Router) Track(ctx context.Context, key TransactionKey, sentAt time.Tim
 
 // RunReconciler reconciles the transactions due, every Interval
 // (ReconcileOptions), until ctx ends; it then waits for the reconciliations
-// under way and returns ctx's error. Failures are logged and retried, so it
+// under way and returns ctx's error. A transaction whose check the end of
+// ctx interrupts before getStatus answers is handed back, due as before,
+// for the next pass on any replica; a callback under way sees ctx end, and
+// an error it returns is retried as any callback failure is. Failures are logged and retried, so it
 // never stops on its own. Run it in one goroutine per replica: the store
 // hands each due transaction to one replica at a time.
 func (rt *Router) RunReconciler(ctx context.Context) error {
@@ -331,11 +335,15 @@ func (rt *Router) reconcile(ctx context.Context, t Tracked) ReconcileResult {
 		rt.untrack(ctx, t)
 		return ReconcileResult{Settled: 1}
 	}
+	if ctx.Err() != nil {
+		rt.handBack(ctx, t)
+		return ReconcileResult{Rescheduled: 1}
+	}
 
 	ev := Event{Callback: Callback{TransactionKey: t.Key}, Channel: ChannelReconciliation, ReceivedAt: rt.cfg.now()}
 	// The delivery is observed as a request; settling the tracking comes
 	// after it ended, on the pass's own context.
-	pass := ctx
+	pass, taken := ctx, t
 	ctx = rt.cfg.observers.startContext(ctx, ChannelReconciliation)
 	t.Attempts++
 	raw, err := rt.verifications.do(ctx, t.Key, rt.currentStatus)
@@ -343,6 +351,12 @@ func (rt *Router) reconcile(ctx context.Context, t Tracked) ReconcileResult {
 		err = errors.New("the verifier answered an empty status")
 	}
 	now := rt.cfg.now() // after getStatus, which may take its time
+	if err != nil && pass.Err() != nil {
+		// The pass was cancelled under getStatus: not getStatus' failure.
+		rt.observe(ctx, ev, OutcomeDeferred, err)
+		rt.handBack(pass, taken)
+		return ReconcileResult{Checked: 1, Rescheduled: 1}
+	}
 	if err != nil {
 		rt.refused(ctx, nil, ChannelReconciliation, &ev, trustedError(ErrVerifierUnavailable, "", err), nil)
 		rt.reschedule(pass, t, now.Add(backoff(retryBase, retryCap, t.Attempts)))
@@ -410,6 +424,17 @@ func (rt *Router) giveUpPending(ctx, pass context.Context, t Tracked, ev Event) 
 	rt.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "cofidis: transaction still pending at Cofidis; no longer tracked (ReconcileOptions.MaxTracking)",
 		slog.Any("event", ev))
 	rt.untrack(pass, t)
+}
+
+// handBack returns t, taken by a pass that was cancelled before its check
+// ended (the reconciler stopping), to the due list as it was taken: due
+// when it was and without an attempt more, so that the next pass, on this
+// replica or another, checks it at once rather than after the take's
+// lease.
+func (rt *Router) handBack(pass context.Context, t Tracked) {
+	rt.cfg.logger.LogAttrs(pass, slog.LevelInfo, "cofidis: reconciliation stopped; transaction handed back, due as before",
+		slog.String("transaction", t.Key.ID().String()))
+	rt.reschedule(pass, t, t.Due)
 }
 
 // reschedule puts t back in the due list at due. A failure only delays the

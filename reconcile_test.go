@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -30,6 +31,8 @@ type reconciler struct {
 	fake     cofidistest.Fake
 	checks   atomic.Int32 // getStatus calls
 	failing  atomic.Bool  // getStatus fails
+	hanging  atomic.Bool  // getStatus answers only when its context ends
+	logs     lineCounter  // the Routers' logs
 	outcomes sync.Map     // cofidis.Outcome → *atomic.Int32, by delivery hook
 }
 
@@ -58,6 +61,10 @@ func (r *reconciler) router(t *testing.T, store cofidis.Store, opts ...cofidis.O
 		if r.failing.Load() {
 			return "", errors.New("getStatus: 912 technical error")
 		}
+		if r.hanging.Load() {
+			<-ctx.Done()
+			return "", fmt.Errorf("getStatus: %w", ctx.Err())
+		}
 		return r.ledger.CurrentStatus(ctx, key)
 	})
 	rt, err := cofidis.NewRouter(r.urls, r.rec.Redirect, r.rec.Notify, append([]cofidis.Option{
@@ -65,7 +72,7 @@ func (r *reconciler) router(t *testing.T, store cofidis.Store, opts ...cofidis.O
 		cofidis.WithIdempotency(store),
 		cofidis.WithReconciliation(cofidis.ReconcileOptions{}),
 		cofidis.WithClock(r.clock.Now),
-		cofidis.WithLogger(quietLogger()),
+		cofidis.WithLogger(slog.New(slog.NewJSONHandler(&r.logs, nil))),
 		cofidis.WithDeliveryHook(func(_ context.Context, _ cofidis.Event, o cofidis.Outcome) {
 			n, _ := r.outcomes.LoadOrStore(o, new(atomic.Int32))
 			n.(*atomic.Int32).Add(1)
@@ -380,6 +387,63 @@ func TestReconciliation_RunReconcilerStopsCleanly(t *testing.T) {
 	require.NoError(t, err)
 	cancel()
 	assert.ErrorIs(t, <-done, context.Canceled)
+}
+
+func TestReconciliation_aStoppedPassHandsItsTransactionsBack(t *testing.T) {
+	t.Parallel()
+	r := newReconciler(t)
+	key := r.begin(t)
+	r.play(t, cofidistest.Accepted(key).LoseNotifications().CloseBrowser())
+	r.clock.Advance(cofidis.DefaultReconcileDeadline)
+
+	// The reconciler stops (its context ends) while getStatus is asked.
+	r.hanging.Store(true)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan cofidis.ReconcileResult, 1)
+	go func() {
+		res, err := r.rt.ReconcileDue(ctx)
+		assert.ErrorIs(t, err, context.Canceled)
+		done <- res
+	}()
+	require.Eventually(t, func() bool { return r.checks.Load() == 1 }, 5*time.Second, time.Millisecond)
+	cancel()
+	assert.Equal(t, cofidis.ReconcileResult{Checked: 1, Rescheduled: 1}, <-done)
+	assert.Zero(t, r.rec.Len(), "nothing delivered")
+	assert.Zero(t, r.outcome(cofidis.OutcomeRejected), "not a failure of getStatus")
+	assert.Equal(t, 1, r.outcome(cofidis.OutcomeDeferred))
+	assert.Empty(t, r.logs.records("cofidis: request rejected"))
+	assert.Len(t, r.logs.records("cofidis: reconciliation stopped; transaction handed back, due as before"), 1)
+
+	// A pass whose context ended before it got to getStatus hands back too.
+	r.hanging.Store(false)
+	ctx, cancel = context.WithCancel(t.Context())
+	defer cancel()
+	res, err := r.router(t, cancelOnTake{r.store, cancel}).ReconcileDue(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, cofidis.ReconcileResult{Rescheduled: 1}, res)
+	assert.Equal(t, int32(1), r.checks.Load(), "getStatus not asked")
+	assert.Len(t, r.logs.records("cofidis: reconciliation stopped; transaction handed back, due as before"), 2)
+
+	// Handed back due as before: the next pass checks it at once, neither
+	// after the take's lease nor after a failure's backoff, and delivers it.
+	assert.Equal(t, cofidis.ReconcileResult{Checked: 1, Delivered: 1}, r.reconcile(t))
+	assert.Equal(t, []string{"reconciliation none to_confirm"}, describeEvents(r.rec.Events()))
+}
+
+// cancelOnTake is a store that cancels a pass's context once it took
+// transactions: a pass the reconciler's stop catches between TakeDue and
+// the checks.
+type cancelOnTake struct {
+	*cofidis.MemoryStore
+	cancel context.CancelFunc
+}
+
+func (s cancelOnTake) TakeDue(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]cofidis.Tracked, error) {
+	taken, err := s.MemoryStore.TakeDue(ctx, now, limit, lease)
+	if len(taken) > 0 {
+		s.cancel()
+	}
+	return taken, err
 }
 
 // describeEvents summarises events as "channel endpoints status[/sub]".

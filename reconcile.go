@@ -232,9 +232,10 @@ func (rt *Router) Track(ctx context.Context, key TransactionKey, sentAt time.Tim
 // under way and returns ctx's error. A transaction whose check the end of
 // ctx interrupts before getStatus answers is handed back, due as before,
 // for the next pass on any replica; a callback under way sees ctx end, and
-// an error it returns is retried as any callback failure is. Failures are logged and retried, so it
-// never stops on its own. Run it in one goroutine per replica: the store
-// hands each due transaction to one replica at a time.
+// an error it returns is retried as any callback failure is. Failures are
+// logged and retried, so it never stops on its own. Run it in one
+// goroutine per replica: the store hands each due transaction to one
+// replica at a time.
 func (rt *Router) RunReconciler(ctx context.Context) error {
 	if rt.tracker == nil {
 		return errNoReconciliation
